@@ -1,0 +1,1 @@
+"""数字社工: the digital social worker of a city district."""

@@ -1,0 +1,1 @@
+"""Channel-agnostic conversation core; talks to the outside only through core.ports."""

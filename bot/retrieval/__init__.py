@@ -1,0 +1,1 @@
+"""Knowledge base: loading, Chinese-aware chunking, embeddings, the hybrid index and search."""

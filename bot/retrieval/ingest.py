@@ -1,0 +1,284 @@
+"""Incremental, atomic ingestion of knowledge files into a new index generation.
+
+A file's SHA-256 decides whether it changed. Unchanged files keep their chunks;
+vectors are reused by chunk id, so an unchanged folder embeds nothing and a
+changed file embeds only its new chunks. Vectors of a run that crashed are
+found in its unfinished collection and reused by the next run, which then
+completes the job. A file that fails keeps whatever it had indexed before.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from bot.errors import BotError, IndexError_, LoadError
+from bot.retrieval.bm25 import BM25Index
+from bot.retrieval.chunking import split_document
+from bot.retrieval.embeddings import Embedder
+from bot.retrieval.layout import BM25, CHUNKS, MANIFEST, IndexLayout
+from bot.retrieval.loaders import SUPPORTED_SUFFIXES, load_document
+from bot.retrieval.tokenize import tokenize
+from bot.retrieval.vectors import ChromaVectors
+
+log = logging.getLogger(__name__)
+EMBED_BATCH = 64  # vectors are stored after each batch, so a crash loses at most one batch
+
+
+@dataclass
+class IngestReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    embedded: int = 0
+    chunks: int = 0
+    generation: int | None = None
+
+    def summary(self) -> str:
+        return (
+            f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"removed {self.removed}, failed {len(self.failed)}"
+        )
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path  # absolute
+    source: str  # as the admin gave it, for citations
+    root: Path | None  # the folder it was found in (for removal detection), None for a single file
+
+
+def discover(paths: Iterable[Path], base: Path) -> tuple[list[SourceFile], list[Path], list[tuple[str, str]]]:
+    """Expand folders into supported files; return (files, scanned roots, problems)."""
+    files: list[SourceFile] = []
+    roots: list[Path] = []
+    problems: list[tuple[str, str]] = []
+    for given in paths:
+        absolute = given if given.is_absolute() else (base / given)
+        absolute = absolute.resolve()
+        if absolute.is_dir():
+            roots.append(absolute)
+            for path in sorted(absolute.rglob("*")):
+                rel = path.relative_to(absolute)
+                if any(part.startswith((".", "_")) for part in rel.parts):
+                    continue  # hidden files, editor backups, _drafts
+                if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES:
+                    files.append(SourceFile(path, str(given / rel), absolute))
+        elif absolute.is_file():
+            files.append(SourceFile(absolute, str(given), None))
+        else:
+            problems.append((str(given), "文件或目录不存在"))
+    return files, roots, problems
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Ingester:
+    def __init__(self, layout: IndexLayout, vectors: ChromaVectors, embedder: Embedder,
+                 chunk_chars: int = 420, overlap: int = 60):
+        self.layout = layout
+        self.vectors = vectors
+        self.embedder = embedder
+        self.chunk_chars = chunk_chars
+        self.overlap = overlap
+
+    def run(self, paths: Iterable[Path], base: Path, progress: bool | None = None,
+            on_progress: Callable[[str, int, int], None] | None = None) -> IngestReport:
+        """Ingest the given files and folders; hold the ingest lock while doing it."""
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        with open(self.layout.lock_file, "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise IndexError_("another ingest is running on this index; try again when it ends") from exc
+            return self._run(list(paths), base, _want_progress(progress), on_progress)
+
+    def _run(self, paths: list[Path], base: Path, progress: bool, on_progress) -> IngestReport:
+        report = IngestReport()
+        current = self.layout.current()
+        old_files: dict[str, dict] = {}
+        if current is not None:
+            manifest = self.layout.read_json(current, MANIFEST)
+            old_files = manifest["files"]
+            if manifest.get("embedder") != self.embedder.name:
+                log.warning("embedding model changed (%s -> %s): every chunk is embedded again",
+                            manifest.get("embedder"), self.embedder.name)
+                old_files = {k: {**v, "sha256": None} for k, v in old_files.items()}
+                current_for_vectors = None
+            else:
+                current_for_vectors = current
+        else:
+            current_for_vectors = None
+        found, roots, problems = discover(paths, base)
+        report.failed.extend(problems)
+        files = dict(old_files)
+        changed = False
+        seen: set[str] = set()
+        for i, src in enumerate(_progress(found, progress, "读取文件")):
+            key = str(src.path)
+            seen.add(key)
+            if on_progress:
+                on_progress("load", i, len(found))
+            digest = sha256(src.path)
+            before = old_files.get(key)
+            if before and before.get("sha256") == digest and before.get("status") == "indexed":
+                report.unchanged += 1
+                continue
+            try:
+                doc = load_document(src.path)
+                chunks = split_document(doc.text, self.chunk_chars, self.overlap, title=doc.title)
+                if not chunks:
+                    raise LoadError("文件中没有可用的文字")
+            except LoadError as exc:
+                report.failed.append((src.source, str(exc)))
+                kept = (before or {}).get("chunks", []) if (before or {}).get("status") == "indexed" or (before or {}).get("kept") else []
+                files[key] = {**(before or {}), "source": src.source, "status": "failed", "error": str(exc),
+                              "chunks": kept, "kept": bool(kept), "failed_at": _now()}
+                changed = changed or before is None or before.get("status") != "failed"
+                continue
+            except Exception as exc:  # a loader bug must not stop the whole run
+                log.exception("unexpected error reading %s", src.source)
+                report.failed.append((src.source, f"读取时出错: {type(exc).__name__}"))
+                continue
+            if before and before.get("status") == "indexed":
+                report.updated += 1
+            else:
+                report.added += 1
+            changed = True
+            files[key] = {
+                "source": src.source, "sha256": digest, "status": "indexed", "error": None,
+                "title": doc.title, "date": doc.date, "ingested_at": _now(),
+                "chunks": [{"text": c.text, "section": c.section} for c in chunks],
+            }
+        for key, entry in old_files.items():
+            path = Path(key)
+            if key in seen:
+                continue
+            under_root = any(path.is_relative_to(root) for root in roots)
+            explicitly_given = any(Path(p if Path(p).is_absolute() else base / p).resolve() == path for p in paths)
+            if (under_root or explicitly_given) and not path.exists():
+                del files[key]
+                report.removed += 1
+                changed = True
+        if not changed and current is not None:
+            report.generation = current
+            report.chunks = len(self.layout.read_json(current, CHUNKS))
+            return report
+        self._publish(files, current, current_for_vectors, report, progress, on_progress)
+        return report
+
+    def _publish(self, files: dict[str, dict], current: int | None, current_for_vectors: int | None,
+                 report: IngestReport, progress: bool, on_progress) -> None:
+        generation = (current or 0) + 1
+        entries = build_entries(files)
+        ids = [e["id"] for e in entries]
+        pool: dict[str, np.ndarray] = {}
+        if current_for_vectors is not None:
+            pool.update(self.vectors.vectors(current_for_vectors, ids))
+        if self.vectors.has(generation):  # left by a crashed run: its vectors are still good
+            pool.update(self.vectors.vectors(generation, ids))
+        else:
+            self.vectors.create(generation)
+        todo = [e for e in entries if e["id"] not in pool]
+        reused = [e for e in entries if e["id"] in pool]
+        if reused:
+            self.vectors.add(generation, [e["id"] for e in reused],
+                             np.stack([pool[e["id"]] for e in reused]),
+                             [e["text"] for e in reused], [_metadata(e) for e in reused])
+        bar = _progress(range(0, len(todo), EMBED_BATCH), progress, "生成向量", total_items=len(todo))
+        for start in bar:
+            batch = todo[start : start + EMBED_BATCH]
+            vecs = self.embedder.embed([indexed_text(e) for e in batch])
+            self.vectors.add(generation, [e["id"] for e in batch], vecs,
+                             [e["text"] for e in batch], [_metadata(e) for e in batch])
+            report.embedded += len(batch)
+            if on_progress:
+                on_progress("embed", report.embedded, len(todo))
+        stored = set(self.vectors.vectors(generation).keys())
+        extra = stored - set(ids)
+        if extra:
+            self.vectors.delete_ids(generation, sorted(extra))
+        bm25 = BM25Index.build([tokenize(indexed_text(e)) for e in entries])
+        manifest = {"generation": generation, "embedder": self.embedder.name,
+                    "dimension": self.embedder.dimension, "created": _now(), "files": files}
+        self.layout.publish(generation, {
+            MANIFEST: manifest,
+            CHUNKS: entries,
+            "bm25.npz": lambda target: bm25.save(target.with_name(BM25)),
+        })
+        report.generation = generation
+        report.chunks = len(entries)
+        keep = {generation} | ({current} if current is not None else set())
+        self.layout.remove_stale(keep)
+        for old in self.vectors.generations():
+            if old not in keep:
+                self.vectors.drop(old)
+
+
+def build_entries(files: dict[str, dict]) -> list[dict]:
+    """One index entry per distinct chunk text; reprints in other files are listed in 'also'."""
+    by_body: dict[str, dict] = {}
+    for key in sorted(files, key=lambda k: files[k]["source"]):
+        entry = files[key]
+        if not entry.get("chunks"):
+            continue
+        for ordinal, chunk in enumerate(entry["chunks"]):
+            body = chunk["text"]
+            existing = by_body.get(body)
+            if existing is not None:
+                if entry["source"] not in existing["also"] and entry["source"] != existing["source"]:
+                    existing["also"].append(entry["source"])
+                continue
+            record = {
+                "source": entry["source"], "title": entry.get("title") or "", "date": entry.get("date") or "",
+                "section": chunk["section"], "text": body, "ordinal": ordinal, "also": [],
+            }
+            record["id"] = hashlib.sha1(indexed_text(record).encode("utf-8")).hexdigest()[:24]
+            by_body[body] = record
+    return list(by_body.values())
+
+
+def indexed_text(entry: dict) -> str:
+    """The text that is embedded and tokenised: title and section give the chunk its context."""
+    head = " ".join(part for part in (entry.get("title"), entry.get("section")) if part)
+    return f"{head}\n{entry['text']}" if head else entry["text"]
+
+
+def _metadata(entry: dict) -> dict:
+    return {"source": entry["source"], "title": entry["title"], "section": entry["section"],
+            "date": entry["date"] or ""}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _want_progress(progress: bool | None) -> bool:
+    return sys.stderr.isatty() if progress is None else progress
+
+
+def _progress(iterable, enabled: bool, desc: str, total_items: int | None = None):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, unit="批" if total_items else "个", file=sys.stderr, leave=False)
+
+
+__all__ = ["Ingester", "IngestReport", "BotError", "discover", "build_entries", "indexed_text"]

@@ -1,0 +1,193 @@
+"""Turn a knowledge file into text with markdown-style headings, plus its title and date.
+
+Every loader returns a :class:`LoadedDocument` or raises :class:`LoadError`
+with a reason an admin can act on (in Chinese, since admins read it).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.errors import LoadError
+
+SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
+
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
+_DATE_IN_NAME = re.compile(r"[(（](\d{4}-\d{2}-\d{2})[)）]")
+_ISO_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
+
+
+@dataclass(frozen=True)
+class LoadedDocument:
+    title: str
+    date: str | None
+    text: str  # body; headings as markdown '#' lines where the format has them
+
+
+def load_document(path: Path) -> LoadedDocument:
+    """Read one file of a supported format; raise LoadError with the reason otherwise."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise LoadError(f"不支持的文件类型 {suffix or '(无扩展名)'}")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise LoadError(f"无法读取文件: {exc.strerror}") from exc
+    if size == 0:
+        raise LoadError("文件为空")
+    if suffix == ".pdf":
+        from bot.retrieval.pdf import read_pdf
+
+        title, date, text = read_pdf(path)
+    elif suffix == ".docx":
+        title, date, text = _read_docx(path)
+    elif suffix in (".html", ".htm"):
+        title, date, text = _read_html(decode_text(path.read_bytes()))
+    else:
+        title, date, text = _split_front_matter(decode_text(path.read_bytes()))
+    text = _normalise(text)
+    if not text.strip():
+        raise LoadError("文件中没有可用的文字")
+    title = title or _first_heading(text) or path.stem
+    date = date or _date_from_name(path.name)
+    return LoadedDocument(title=title.strip(), date=date, text=text)
+
+
+def decode_text(data: bytes) -> str:
+    """Decode UTF-8, GBK or GB18030 text without mojibake; refuse binary data."""
+    if b"\x00" in data[:4096]:
+        raise LoadError("不是文本文件（含有二进制内容）")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        if best is None:
+            raise LoadError("无法识别文件编码（不是 UTF-8 / GBK / GB18030 文本）")
+        text = str(best)
+    if _looks_binary(text):
+        raise LoadError("不是文本文件（含有大量控制字符）")
+    return text
+
+
+def _looks_binary(text: str) -> bool:
+    sample = text[:20000]
+    if not sample:
+        return False
+    bad = sum(
+        1
+        for ch in sample
+        if (unicodedata.category(ch) in ("Cc", "Co", "Cs", "Cn") and ch not in "\n\r\t\f")
+    )
+    return bad / len(sample) > 0.01
+
+
+def _split_front_matter(text: str) -> tuple[str | None, str | None, str]:
+    match = _FRONT_MATTER.match(text.lstrip("\ufeff"))
+    if not match:
+        return None, None, text
+    fields: dict[str, str] = {}
+    for line in match.group(1).splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip().lower()] = value.strip().strip("\"'")
+    return fields.get("title") or None, _iso(fields.get("date")), text[match.end():]
+
+
+def _read_html(html: str) -> tuple[str | None, str | None, str]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "nav", "footer", "noscript"]):
+        tag.decompose()
+    title = soup.title.get_text(strip=True) if soup.title else None
+    date_meta = soup.find("meta", attrs={"name": re.compile("date", re.I)})
+    date = _iso(date_meta.get("content")) if date_meta else None
+    lines: list[str] = []
+    body = soup.body or soup
+    for el in body.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "td", "pre"]):
+        if el.find(["p", "li", "td"]):  # a container: its children are visited on their own
+            continue
+        text = el.get_text(" ", strip=True)
+        if not text:
+            continue
+        if el.name.startswith("h"):
+            lines.append("#" * int(el.name[1]) + " " + text)
+        else:
+            lines.append(text)
+    return title, date, "\n\n".join(lines)
+
+
+def _read_docx(path: Path) -> tuple[str | None, str | None, str]:
+    try:
+        import docx  # python-docx
+    except ImportError as exc:  # pragma: no cover - a dependency of the project
+        raise LoadError("读取 .docx 需要 python-docx") from exc
+    try:
+        document = docx.Document(str(path))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise LoadError("Word 文件损坏或不是 .docx 格式") from exc
+    except Exception as exc:  # python-docx raises assorted lxml/opc errors on junk
+        raise LoadError(f"Word 文件无法解析: {type(exc).__name__}") from exc
+    props = document.core_properties
+    title = props.title or None
+    date = props.created.date().isoformat() if props.created else None
+    lines = []
+    for para in document.paragraphs:
+        text = para.text.strip()
+        if not text:
+            continue
+        style = (para.style.name or "").lower() if para.style is not None else ""
+        level = _docx_heading_level(style)
+        lines.append(("#" * level + " " + text) if level else text)
+    for table in document.tables:
+        for row in table.rows:
+            cells = [c.text.strip() for c in row.cells if c.text.strip()]
+            if cells:
+                lines.append(" | ".join(cells))
+    return title, date, "\n\n".join(lines)
+
+
+def _docx_heading_level(style: str) -> int:
+    if style == "title":
+        return 1
+    match = re.match(r"heading (\d)", style)
+    return min(int(match.group(1)), 6) if match else 0
+
+
+def _normalise(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u3000", " ")
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    text = re.sub(r"[ \t]+", " ", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _first_heading(text: str) -> str | None:
+    for line in text.splitlines()[:20]:
+        if line.startswith("# "):
+            return line[2:].strip()
+    return None
+
+
+def _date_from_name(name: str) -> str | None:
+    match = _DATE_IN_NAME.search(name)
+    return match.group(1) if match else None
+
+
+def _iso(value: str | None) -> str | None:
+    if not value:
+        return None
+    match = _ISO_DATE.search(value)
+    if not match:
+        return None
+    y, m, d = match.group(0).split("-")
+    return f"{int(y):04d}-{int(m):02d}-{int(d):02d}"

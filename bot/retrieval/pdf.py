@@ -1,0 +1,46 @@
+"""Read the text layer of a PDF with pypdf, with clear reasons when that is impossible."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from bot.errors import LoadError
+
+MAX_PAGES = 2000  # a knowledge document longer than this is almost certainly a mistake
+
+
+def read_pdf(path: Path) -> tuple[str | None, str | None, str]:
+    """Return (title, date, text) of a PDF's text layer."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # pypdf warns loudly about junk
+    try:
+        reader = PdfReader(str(path), strict=False)
+        if reader.is_encrypted:
+            try:
+                ok = reader.decrypt("")
+            except Exception as exc:
+                raise LoadError("PDF 已加密，无法读取") from exc
+            if not ok:
+                raise LoadError("PDF 已加密，无法读取")
+        pages = reader.pages
+        if len(pages) > MAX_PAGES:
+            raise LoadError(f"PDF 页数过多（{len(pages)} 页，上限 {MAX_PAGES}）")
+        texts = [page.extract_text() or "" for page in pages]
+        meta = reader.metadata
+    except LoadError:
+        raise
+    except (PdfReadError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise LoadError(f"PDF 文件损坏或不完整（{type(exc).__name__}）") from exc
+    except Exception as exc:  # pypdf raises many internal types on truncated files
+        raise LoadError(f"PDF 无法解析（{type(exc).__name__}）") from exc
+    text = "\n".join(texts)
+    if not text.strip():
+        raise LoadError("PDF 没有文字层（可能是扫描件，请提供文字版）")
+    title = (meta.title if meta and meta.title else None) or None
+    date = None
+    if meta and meta.creation_date:
+        date = meta.creation_date.date().isoformat()
+    return title, date, text

@@ -1,0 +1,138 @@
+"""Dense vectors kept in Chroma: a local folder by default, a Chroma server when configured.
+
+Each index generation has its own collection (``kb_g000042``) so that a new
+generation is filled completely before readers switch to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+from urllib.parse import urlparse
+
+import numpy as np
+
+from bot.errors import ConfigError, IndexUnavailable
+
+COLLECTION_PREFIX = "kb_g"
+_BATCH = 2000  # below Chroma's maximum batch size
+
+
+def collection_name(generation: int) -> str:
+    return f"{COLLECTION_PREFIX}{generation:06d}"
+
+
+class ChromaVectors:
+    """Thin wrapper that translates Chroma errors into IndexUnavailable."""
+
+    def __init__(self, folder: Path, url: str = ""):
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        settings = ChromaSettings(anonymized_telemetry=False)
+        try:
+            if url:
+                parsed = urlparse(url)
+                if not parsed.hostname:
+                    raise ConfigError(f"knowledge.chroma_url is not a URL: {url!r}")
+                self._client = chromadb.HttpClient(
+                    host=parsed.hostname,
+                    port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                    ssl=parsed.scheme == "https",
+                    settings=settings,
+                )
+            else:
+                folder.mkdir(parents=True, exist_ok=True)
+                self._client = chromadb.PersistentClient(path=str(folder), settings=settings)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise IndexUnavailable(f"cannot reach the vector store: {exc}") from exc
+        self.location = url or str(folder)
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise IndexUnavailable(f"vector store failed to {what}: {exc}") from exc
+
+    def generations(self) -> list[int]:
+        names = self._call("list collections", self._client.list_collections)
+        found = []
+        for item in names:
+            name = item if isinstance(item, str) else item.name
+            if name.startswith(COLLECTION_PREFIX) and name[len(COLLECTION_PREFIX):].isdigit():
+                found.append(int(name[len(COLLECTION_PREFIX):]))
+        return sorted(found)
+
+    def create(self, generation: int):
+        return self._call(
+            "create a collection",
+            self._client.get_or_create_collection,
+            collection_name(generation),
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=None,
+        )
+
+    def _collection(self, generation: int):
+        return self._call(
+            "open a collection", self._client.get_collection, collection_name(generation), embedding_function=None
+        )
+
+    def add(self, generation: int, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str], metadatas: Sequence[dict]) -> None:
+        collection = self.create(generation)
+        for start in range(0, len(ids), _BATCH):
+            end = start + _BATCH
+            self._call(
+                "store vectors",
+                collection.upsert,
+                ids=list(ids[start:end]),
+                embeddings=vectors[start:end],
+                documents=list(texts[start:end]),
+                metadatas=list(metadatas[start:end]),
+            )
+
+    def vectors(self, generation: int, ids: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """Stored vectors by chunk id (all of them when ids is None); missing ids are left out."""
+        collection = self._collection(generation)
+        wanted = None if ids is None else list(ids)
+        out: dict[str, np.ndarray] = {}
+        chunks = [None] if wanted is None else [wanted[i : i + _BATCH] for i in range(0, len(wanted), _BATCH)]
+        for part in chunks:
+            if part is not None and not part:
+                continue
+            if part is None:
+                total = self._call("count", collection.count)
+                for offset in range(0, total, _BATCH):
+                    got = self._call("read vectors", collection.get, include=["embeddings"], limit=_BATCH, offset=offset)
+                    out.update(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32)))
+            else:
+                got = self._call("read vectors", collection.get, ids=part, include=["embeddings"])
+                out.update(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32)))
+        return out
+
+    def query(self, generation: int, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """Approximate nearest neighbours from Chroma's HNSW index: (id, cosine similarity)."""
+        collection = self._collection(generation)
+        got = self._call(
+            "search", collection.query, query_embeddings=[vector], n_results=n, include=["distances"]
+        )
+        return [(i, 1.0 - float(d)) for i, d in zip(got["ids"][0], got["distances"][0])]
+
+    def drop(self, generation: int) -> None:
+        try:
+            self._client.delete_collection(collection_name(generation))
+        except Exception:
+            pass  # already gone: dropping is cleanup, never an error for the caller
+
+    def has(self, generation: int) -> bool:
+        return generation in self.generations()
+
+
+def _delete_ids(self: ChromaVectors, generation: int, ids: Sequence[str]) -> None:
+    collection = self._collection(generation)
+    for start in range(0, len(ids), _BATCH):
+        self._call("delete vectors", collection.delete, ids=list(ids[start : start + _BATCH]))
+
+
+ChromaVectors.delete_ids = _delete_ids  # type: ignore[attr-defined]

