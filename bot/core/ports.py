@@ -28,3 +28,87 @@ class Retriever(Protocol):
     def search(self, query: str, k: int | None = None) -> Sequence[Hit]:
         """Return the passages relevant to the query, best first; empty when nothing is relevant."""
         ...
+
+
+@dataclass(frozen=True)
+class PlaceMatch:
+    """A place the resident named, matched to a building of the district when possible."""
+
+    text: str  # what the resident wrote, normalised (e.g. 景村里3号楼2单元)
+    building_id: str | None
+    grid_id: str | None
+    community: str = ""
+
+
+@dataclass(frozen=True)
+class CategoryMatch:
+    name: str  # e.g. 供暖
+    sla_class: str  # emergency | utility | general | complex
+    confidence: float
+
+
+@dataclass
+class TicketDraft:
+    channel: str
+    user_id: str
+    description: str
+    category: str = ""
+    sla_class: str = "general"
+    place: str = ""
+    building_id: str | None = None
+    grid_id: str | None = None
+    phone: str = ""
+    contact_time: str = ""
+    photos: list[str] = field(default_factory=list)
+    latitude: float | None = None
+    longitude: float | None = None
+    urgent: bool = False
+    kind: str = "request"  # request | dispute | emergency
+
+
+@dataclass(frozen=True)
+class TicketInfo:
+    """What a resident may see of a ticket: no personal data beyond their own."""
+
+    id: str
+    status: str  # new | assigned | accepted | resolved | closed | cancelled | merged
+    category: str
+    summary: str
+    place: str
+    created_at: str
+    status_label: str = ""
+    resolution_note: str = ""
+    linked: bool = False  # True when the report was linked to an open ticket instead of filed again
+
+
+class Places(Protocol):
+    def resolve(self, text: str) -> PlaceMatch | None: ...
+    def resolve_location(self, latitude: float, longitude: float) -> PlaceMatch | None: ...
+
+
+class Categorizer(Protocol):
+    def classify(self, text: str) -> CategoryMatch: ...
+
+
+class TicketDesk(Protocol):
+    """The resident's side of the ticket system."""
+
+    def file(self, draft: TicketDraft) -> TicketInfo:
+        """File a ticket, or link to the same resident's open ticket on the same problem from the last day."""
+        ...
+
+    def tickets_of(self, channel: str, user_id: str) -> list[TicketInfo]: ...
+
+    def rate(self, ticket_id: str, channel: str, user_id: str, stars: int, comment: str = "") -> TicketInfo: ...
+
+
+class DialogueStore(Protocol):
+    def load(self, channel: str, user_id: str): ...  # -> core.dialogue.DialogueState
+    def save(self, state) -> None: ...
+
+
+class Notifier(Protocol):
+    """Deliver a message to someone who is not the sender of the current message (workers, residents)."""
+
+    def notify(self, channel: str, user_id: str, reply) -> None:  # reply: core.messages.Reply
+        ...

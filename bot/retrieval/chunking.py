@@ -109,7 +109,8 @@ def _split_long(body: str, chunk_chars: int, overlap: int) -> list[str]:
             parts.append(head)
         if current and len(current) + len(sentence) > chunk_chars:
             parts.append(current)
-            current = _tail(current, overlap)
+            # the repeated tail must leave room for the sentence, or the chunk outgrows chunk_chars
+            current = _tail(current, min(overlap, chunk_chars - len(sentence)))
         current += sentence
     if current.strip():
         parts.append(current)
@@ -136,7 +137,8 @@ def _merge_small(pieces: list[tuple[tuple[str, ...], str]], chunk_chars: int) ->
     group_last: tuple[str, ...] | None = None
     group_text = ""
     for path, body in pieces:
-        same_parent = group_path is not None and path[:-1] == group_path[:-1] and path != group_last
+        # a preamble (empty path) has no siblings: merging it would erase the next section's heading
+        same_parent = bool(group_path) and path[:-1] == group_path[:-1] and path != group_last
         if group_path is not None and same_parent and len(group_text) + len(body) + 1 <= chunk_chars:
             group_text += "\n" + body
             group_last = path

@@ -1,0 +1,265 @@
+"""Retrieval benchmark over the policy corpus and the laws, against baselines built in the same run.
+
+    python bench/retrieval.py [--queries FILE] [--corpus FILE] [--laws DIR] [--json]
+
+Builds (incrementally, cached in bench/.cache) an index with the project's own
+ingest, then measures the project's hybrid retriever, BM25 alone over the same
+chunks, and a plain langchain_chroma.Chroma over the same chunks and model.
+Also reports the colloquial law questions of bench/data/colloquial_laws.jsonl
+and how the relevance threshold treats off-topic questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import CACHE, ROOT, need_shared, peak_rss_mb, percentile, read_jsonl  # noqa: E402
+
+
+def write_policy_docs(corpus: Path, folder: Path) -> None:
+    """One markdown file per notice; its first phrase (before the first space) is the title."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = set()
+    for row in read_jsonl(corpus):
+        text = row["text"].strip()
+        head, _, rest = text.partition(" ")
+        title = head if 4 <= len(head) <= 60 and rest else ""
+        body = rest if title else text
+        content = f"---\ntitle: {title}\n---\n{body}\n" if title else text + "\n"
+        path = folder / f"{row['doc_id']}.md"
+        wanted.add(path.name)
+        if not path.exists() or path.read_text("utf-8") != content:
+            path.write_text(content, "utf-8")
+    for stale in folder.glob("*.md"):
+        if stale.name not in wanted:
+            stale.unlink()
+
+
+def make_config(folder: Path, index_dir: Path, chunk_chars: int, overlap: int) -> Path:
+    config = folder / "config.toml"
+    config.write_text(
+        f'[knowledge]\ndocs_dir = "docs"\nindex_dir = "{index_dir}"\nchunk_chars = {chunk_chars}\n'
+        f"chunk_overlap = {overlap}\nmin_relevance = 0.0\ntop_k = 10\n"
+        '[embedding]\nthreads = 2\n',
+        "utf-8",
+    )
+    return config
+
+
+def doc_key(source: str, law_ids: dict[str, str]) -> str:
+    name = Path(source).name
+    return law_ids.get(name) or Path(source).stem
+
+
+def evaluate(questions: list[dict], ranker, law_ids: dict[str, str]) -> dict:
+    r1 = r5 = r10 = mrr = ans5 = 0.0
+    latencies = []
+    for q in questions:
+        start = time.perf_counter()
+        hits = ranker(q["question"])
+        latencies.append((time.perf_counter() - start) * 1000)
+        gold = q["doc_id"]
+        rank = None
+        for i, hit in enumerate(hits[:10]):
+            docs = {doc_key(hit["source"], law_ids)} | {doc_key(s, law_ids) for s in hit.get("also", ())}
+            if gold in docs:
+                rank = i + 1
+                break
+        if rank:
+            r1 += rank <= 1
+            r5 += rank <= 5
+            r10 += rank <= 10
+            mrr += 1.0 / rank
+        answer = q.get("answer") or ""
+        ans5 += bool(answer) and any(answer in h["text"] for h in hits[:5])
+    n = max(len(questions), 1)
+    return {
+        "doc_R@1": round(r1 / n, 4), "doc_R@5": round(r5 / n, 4), "doc_R@10": round(r10 / n, 4),
+        "MRR@10": round(mrr / n, 4), "answer_hit@5": round(ans5 / n, 4),
+        "p50_ms": round(percentile(latencies, 50), 2), "p95_ms": round(percentile(latencies, 95), 2),
+    }
+
+
+def main() -> int:
+    shared = need_shared()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=Path, default=shared / "policy_qa_dev.jsonl")
+    parser.add_argument("--corpus", type=Path, default=shared / "policy_corpus.jsonl")
+    parser.add_argument("--laws", type=Path, default=shared / "laws")
+    parser.add_argument("--colloquial", type=Path, default=ROOT / "bench/data/colloquial_laws.jsonl")
+    parser.add_argument("--offtopic", type=Path, default=ROOT / "bench/data/offtopic.jsonl")
+    parser.add_argument("--chunk-chars", type=int, default=420)
+    parser.add_argument("--overlap", type=int, default=60)
+    parser.add_argument("--dense-weight", type=float, default=None, help="override knowledge.dense_weight")
+    parser.add_argument("--min-relevance", type=float, default=None, help="override knowledge.min_relevance")
+    parser.add_argument("--no-baselines", action="store_true", help="measure the project's retriever only")
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object with every figure")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(2)
+    from bot.app import build_knowledge
+    from bot.settings import load_settings
+
+    project = load_settings(ROOT / "config.toml").knowledge
+    weight = project.dense_weight if args.dense_weight is None else args.dense_weight
+    threshold = project.min_relevance if args.min_relevance is None else args.min_relevance
+
+    tag = hashlib.sha1(f"{args.corpus.resolve()}|{args.laws.resolve()}|{args.chunk_chars}|{args.overlap}".encode()).hexdigest()[:10]
+    work = CACHE / f"retrieval-{tag}"
+    docs = work / "docs"
+    write_policy_docs(args.corpus, docs / "policy")
+    laws_link = docs / "laws"
+    if not laws_link.exists():
+        laws_link.symlink_to(args.laws.resolve(), target_is_directory=True)
+    config = make_config(work, work / "index", args.chunk_chars, args.overlap)
+    settings = load_settings(config)
+    kb = build_knowledge(settings)
+    start = time.perf_counter()
+    report = kb.ingest([Path("docs/policy"), Path("docs/laws")], progress=sys.stderr.isatty())
+    build_s = time.perf_counter() - start
+    print(f"index: {report.summary()}; {report.chunks} chunks, {report.embedded} embedded in {build_s:.1f}s",
+          file=sys.stderr)
+
+    law_ids = {}
+    index_file = args.laws.parent / "laws_index.jsonl"
+    if index_file.exists():
+        law_ids = {Path(r["file"]).name: r["doc_id"] for r in read_jsonl(index_file)}
+
+    retriever = kb.retriever
+    retriever.params.min_relevance = -1.0
+    retriever.params.dense_weight = weight
+    snap = kb.index.snapshot()
+
+    def ranker(mode: str):
+        def run(query: str):
+            retriever.params.mode = mode
+            return [dict(source=snap.entries[s.row]["source"], also=snap.entries[s.row].get("also", []),
+                         text=snap.entries[s.row]["text"]) for s in retriever.score(query, snap, 10)]
+        return run
+
+    questions = read_jsonl(args.queries)
+    ranker("hybrid")("预热")  # load the model and jieba before timing
+    results = {"project": evaluate(questions, ranker("hybrid"), law_ids)}
+    colloquial = read_jsonl(args.colloquial) if args.colloquial.exists() else []
+    if colloquial:
+        results["project_colloquial"] = evaluate(colloquial, ranker("hybrid"), law_ids)
+    if not args.no_baselines:
+        results["bm25"] = evaluate(questions, ranker("bm25"), law_ids)
+        results["bm25_colloquial"] = evaluate(colloquial, ranker("bm25"), law_ids) if colloquial else {}
+        lc = langchain_dense(kb, snap, work)
+        results["dense_langchain"] = evaluate(questions, lc, law_ids)
+        results["dense_langchain_colloquial"] = evaluate(colloquial, lc, law_ids) if colloquial else {}
+    retriever.params.mode = "hybrid"
+
+    # The relevance threshold: off-topic questions must get nothing, real ones must keep their hits.
+    retriever.params.min_relevance = threshold
+    offtopic = read_jsonl(args.offtopic) if args.offtopic.exists() else []
+    rejected = sum(1 for q in offtopic if not retriever.search(q["question"], 5))
+    kept = sum(1 for q in questions if retriever.search(q["question"], 5))
+    kept_c = sum(1 for q in colloquial if retriever.search(q["question"], 5))
+    threshold_figures = {
+        "min_relevance": threshold,
+        "offtopic_rejected": round(rejected / max(len(offtopic), 1), 4),
+        "dev_answered": round(kept / max(len(questions), 1), 4),
+        "colloquial_answered": round(kept_c / max(len(colloquial), 1), 4),
+    }
+    ingest_rate = measure_ingest_rate(args, work)
+
+    figures = dict(results["project"])
+    figures.update(ingest_chunks_per_s=ingest_rate, peak_rss_mb=round(peak_rss_mb(), 1), n=len(questions),
+                   chunks=report.chunks, dense_weight=weight)
+    for name, values in results.items():
+        if name != "project":
+            figures[name] = values
+    figures["threshold"] = threshold_figures
+    print_table(results, threshold_figures, figures)
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False))
+    return 0
+
+
+def langchain_dense(kb, snap, work: Path):
+    """Dense alone as a plain langchain_chroma.Chroma with the same model would give (HNSW search)."""
+    from chromadb.config import Settings as ChromaSettings
+    from langchain_chroma import Chroma
+    from langchain_core.embeddings import Embeddings
+
+    from bot.retrieval.ingest import indexed_text
+
+    known = {indexed_text(e): v for e, v in zip(snap.entries, snap.vectors)}
+    model = kb.embedder
+
+    class SameModel(Embeddings):
+        # Vectors of the chunks are the model's own, already computed by ingest: reuse them.
+        def embed_documents(self, texts):
+            return [known[t].tolist() if t in known else model.embed([t])[0].tolist() for t in texts]
+
+        def embed_query(self, text):
+            return model.embed([text])[0].tolist()
+
+    folder = work / "langchain-chroma"
+    marker = folder / f"gen-{snap.generation}"
+    if not marker.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+    store = Chroma(collection_name="baseline", embedding_function=SameModel(), persist_directory=str(folder),
+                   client_settings=ChromaSettings(anonymized_telemetry=False, is_persistent=True,
+                                                  persist_directory=str(folder)))
+    if not marker.exists():
+        texts = [indexed_text(e) for e in snap.entries]
+        metas = [{"row": i} for i in range(len(snap.entries))]
+        for start in range(0, len(texts), 2000):
+            store.add_texts(texts[start:start + 2000], metadatas=metas[start:start + 2000])
+        marker.mkdir(parents=True)
+
+    def run(query: str):
+        docs = store.similarity_search(query, k=10)
+        return [dict(source=snap.entries[d.metadata["row"]]["source"], also=snap.entries[d.metadata["row"]].get("also", []),
+                     text=snap.entries[d.metadata["row"]]["text"]) for d in docs]
+    return run
+
+
+def measure_ingest_rate(args, work: Path) -> float:
+    """Chunks per second of a fresh ingest of a corpus slice (load, chunk, embed, store, publish)."""
+    from bot.app import build_knowledge
+    from bot.settings import load_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        docs = tmp / "docs"
+        docs.mkdir()
+        for path in sorted((work / "docs" / "policy").glob("*.md"))[:60]:
+            shutil.copy(path, docs / path.name)
+        kb = build_knowledge(load_settings(make_config(tmp, tmp / "index", args.chunk_chars, args.overlap)))
+        kb.embedder.embed(["预热"])
+        start = time.perf_counter()
+        report = kb.ingest(progress=False)
+        return round(report.chunks / (time.perf_counter() - start), 1)
+
+
+def print_table(results: dict, threshold: dict, figures: dict) -> None:
+    keys = ["doc_R@1", "doc_R@5", "doc_R@10", "MRR@10", "answer_hit@5", "p50_ms", "p95_ms"]
+    print(f"{'retriever':28s}" + "".join(f"{k:>13s}" for k in keys))
+    for name, values in results.items():
+        if values:
+            print(f"{name:28s}" + "".join(f"{values.get(k, float('nan')):>13.3f}" for k in keys))
+    print(f"threshold {threshold['min_relevance']}: off-topic rejected {threshold['offtopic_rejected']:.3f}, "
+          f"dev answered {threshold['dev_answered']:.3f}, colloquial answered {threshold['colloquial_answered']:.3f}")
+    print(f"ingest {figures['ingest_chunks_per_s']} chunks/s, peak RSS {figures['peak_rss_mb']} MB, "
+          f"{figures['chunks']} chunks, {figures['n']} questions")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""The conversation: one Incoming in, a list of Replies out, the same on every channel."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Protocol, Sequence
+
+from bot.core import texts
+from bot.core.answer import compose
+from bot.core.dialogue import DialogueState
+from bot.core.intake import ASK_WHAT, Intake
+from bot.core.intents import (COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, QUESTION, REQUEST, THANKS,
+                              UNSURE, IntentClassifier)
+from bot.core.messages import Button, Incoming, Reply
+from bot.core.ports import DialogueStore, Retriever, TicketDesk
+from bot.core.privacy import mask
+from bot.errors import IndexUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 2000  # longer messages are handled by their beginning; the rest is kept in the ticket text
+_FOLLOW_UP_START = re.compile(r"^(那|那么|那个|它|这个|这|还有|另外|还要|还需要|需要|要|在哪|去哪|哪里|什么时候|多少|怎么|可以|能)")
+_STATUS_LABELS = {"new": "待派单", "assigned": "已派给网格员", "accepted": "网格员已联系处理中", "resolved": "已处理待您确认",
+                  "closed": "已办结", "cancelled": "已取消", "merged": "已合并"}
+
+
+class StaffCommands(Protocol):
+    def handle(self, incoming: Incoming) -> list[Reply] | None:
+        """Replies for a staff command or button, or None when the message is not one."""
+        ...
+
+
+class Conversation:
+    def __init__(self, classifier: IntentClassifier, retriever: Retriever, dialogues: DialogueStore,
+                 intake: Intake, desk: TicketDesk, emergency_numbers: dict[str, str],
+                 staff: StaffCommands | None = None):
+        self.classifier = classifier
+        self.retriever = retriever
+        self.dialogues = dialogues
+        self.intake = intake
+        self.desk = desk
+        self.emergency_numbers = emergency_numbers
+        self.staff = staff
+
+    def handle(self, incoming: Incoming) -> list[Reply]:
+        """Answer one message; dialogue state is loaded and saved around it."""
+        state = self.dialogues.load(incoming.channel, incoming.user_id)
+        replies = self._dispatch(incoming, state)
+        self.dialogues.save(state)
+        log.info("%s/%s %s -> %s", incoming.channel, incoming.user_id, incoming.kind,
+                 ",".join(r.intent or "-" for r in replies))
+        return replies
+
+    def _dispatch(self, incoming: Incoming, state: DialogueState) -> list[Reply]:
+        if self.staff is not None:
+            staff_replies = self.staff.handle(incoming)
+            if staff_replies is not None:
+                return staff_replies
+        if incoming.kind in ("sticker", "voice", "video", "file", "other"):
+            return [Reply(texts.UNSUPPORTED, intent="unsupported")]
+        text = (incoming.text or "").strip()
+        prefix: list[Reply] = []
+        if len(text) > MAX_TEXT:
+            prefix.append(Reply(texts.TOO_LONG, intent="notice"))
+            incoming = _replace_text(incoming, text[:MAX_TEXT])
+            text = incoming.text
+        if text.startswith("/"):
+            return prefix + self._command(incoming, state, text)
+        if incoming.button:
+            return prefix + self._button(incoming, state)
+        if state.intake is not None:
+            if text and self.classifier.classify(text).intent == EMERGENCY and state.intake.get("kind") != EMERGENCY:
+                state.intake = None  # an emergency outranks the report being typed
+                return prefix + [Reply(texts.emergency(self.emergency_numbers), intent=EMERGENCY)] + \
+                    self._start_intake(incoming, state, EMERGENCY)
+            state.intake, replies = self.intake.step(state.intake, incoming)
+            return prefix + replies
+        if state.rating_ticket and text:
+            rated = self._rating_text(incoming, state, text)
+            if rated is not None:
+                return prefix + rated
+        if not text:
+            if incoming.photos:
+                return prefix + self._start_intake(incoming, state, REQUEST, notice=texts.PHOTO_WITHOUT_REPORT)
+            if incoming.location is not None:
+                return prefix + self._start_intake(incoming, state, REQUEST, notice=texts.LOCATION_WITHOUT_REPORT)
+            return prefix + [Reply(texts.EMPTY, intent="empty")]
+        result = self.classifier.classify(text)
+        if result.intent in (UNSURE, REQUEST) and state.topic and len(text) <= 20 and _FOLLOW_UP_START.search(text) \
+                and result.intent == UNSURE:
+            return prefix + self._answer(text, state)  # a short follow-up to the question just answered
+        log.debug("intent %s (%.2f) for %s", result.intent, result.confidence, mask(text[:80]))
+        match result.intent:
+            case "emergency":
+                return prefix + [Reply(texts.emergency(self.emergency_numbers), intent=EMERGENCY)] + \
+                    self._start_intake(incoming, state, EMERGENCY)
+            case "greeting":
+                return prefix + [Reply(texts.GREETING, intent=GREETING)]
+            case "thanks":
+                return prefix + [Reply(texts.THANKS, intent=THANKS)]
+            case "followup":
+                return prefix + self._my_tickets(incoming, FOLLOWUP)
+            case "request" | "dispute":
+                return prefix + self._start_intake(incoming, state, result.intent)
+            case "unsure":
+                state.pending_text = text
+                return prefix + [Reply(texts.UNSURE, buttons=[Button("查政策", "choose:question"),
+                                                             Button("反映问题", "choose:request")], intent=UNSURE)]
+            case _:
+                return prefix + self._answer(text, state)
+
+    # -- questions ---------------------------------------------------------
+    def _answer(self, text: str, state: DialogueState) -> list[Reply]:
+        query = text
+        if state.topic and len(text) <= 20 and _FOLLOW_UP_START.search(text):
+            query = f"{state.topic} {text}"  # "那需要带什么材料?" means: for the topic just discussed
+        try:
+            hits = list(self.retriever.search(query))
+        except IndexUnavailable:
+            log.warning("knowledge index unavailable")
+            return [Reply(texts.UNAVAILABLE, intent=QUESTION)]
+        if not hits:
+            state.topic = ""
+            state.data["last_unanswered"] = text
+            return [Reply(texts.NOT_COVERED, buttons=[Button("转给工作人员", "handoff")], intent=QUESTION)]
+        answer = compose(query, hits)
+        state.topic = query if query != text else text
+        state.data["last_question"] = text
+        sources = "\n".join(f"来源：{c.label()}" for c in answer.citations)
+        return [Reply(f"{answer.text}\n\n{sources}", citations=answer.citations, intent=QUESTION)]
+
+    # -- requests ----------------------------------------------------------
+    def _start_intake(self, incoming: Incoming, state: DialogueState, kind: str, notice: str = "") -> list[Reply]:
+        state.pending_text = ""
+        state.intake, replies = self.intake.start(incoming, kind=kind if kind in (REQUEST, DISPUTE, EMERGENCY) else REQUEST)
+        if notice:
+            replies = [Reply(notice, intent=kind)] + [r for r in replies if r.text != ASK_WHAT]
+        elif kind == DISPUTE:
+            replies = [Reply("邻里之间的矛盾，社区可以组织调解（矛盾调处）。我先帮您登记，网格员会联系双方。", intent=DISPUTE)] + replies
+        if state.intake is not None and state.intake.get("asking") is None:
+            state.intake = None  # filed at once (emergency with everything known)
+        return replies
+
+    def _my_tickets(self, incoming: Incoming, intent: str) -> list[Reply]:
+        tickets = self.desk.tickets_of(incoming.channel, incoming.user_id)
+        if not tickets:
+            return [Reply(texts.NO_TICKETS, intent=intent)]
+        lines = ["您反映的问题："]
+        for t in tickets[:10]:
+            label = _STATUS_LABELS.get(t.status, t.status)
+            lines.append(f"· {t.id} {t.category}：{t.summary[:30]} —— {label}")
+            if t.resolution_note and t.status in ("resolved", "closed"):
+                lines.append(f"  处理结果：{t.resolution_note[:80]}")
+        return [Reply("\n".join(lines), intent=intent)]
+
+    # -- buttons and commands ----------------------------------------------
+    def _button(self, incoming: Incoming, state: DialogueState) -> list[Reply]:
+        payload = incoming.button or ""
+        if payload.startswith("intake:"):
+            if state.intake is None:
+                return [Reply("这次的登记已经结束了。需要反映新问题，请直接描述或发送 /report。", intent=REQUEST)]
+            state.intake, replies = self.intake.step(state.intake, incoming)
+            return replies
+        if payload.startswith("choose:"):
+            text = state.pending_text
+            state.pending_text = ""
+            if not text:
+                return [Reply("请再说一遍您的问题。", intent=UNSURE)]
+            if payload == "choose:request":
+                return self._start_intake(_replace_text(incoming, text, button=None), state, REQUEST)
+            return self._answer(text, state)
+        if payload == "handoff":
+            question = state.data.pop("last_unanswered", "") or state.data.get("last_question") or ""
+            return self._start_intake(_replace_text(incoming, question, button=None), state, REQUEST)
+        if payload.startswith("rate:"):
+            return self._rate(incoming, state, payload)
+        return [Reply("这个按钮已经过期了，请重新操作。", intent="button")]
+
+    def _command(self, incoming: Incoming, state: DialogueState, text: str) -> list[Reply]:
+        command = text.split()[0].split("@")[0].lower()
+        match command:
+            case "/start":
+                state.intake = None
+                return [Reply(texts.WELCOME, intent=COMMAND)]
+            case "/help":
+                return [Reply(texts.HELP, intent=COMMAND)]
+            case "/report":
+                rest = text[len(text.split()[0]):].strip()
+                return self._start_intake(_replace_text(incoming, rest), state, REQUEST)
+            case "/my":
+                return self._my_tickets(incoming, COMMAND)
+            case "/cancel":
+                had = state.intake is not None or bool(state.pending_text)
+                state.intake, state.pending_text = None, ""
+                return [Reply(texts.CANCELLED if had else texts.NOTHING_TO_CANCEL, intent=COMMAND)]
+        return [Reply(f"不认识的命令 {command}。{texts.HELP}", intent=COMMAND)]
+
+    # -- ratings -------------------------------------------------------------
+    def _rate(self, incoming: Incoming, state: DialogueState, payload: str) -> list[Reply]:
+        _, ticket_id, value = (payload.split(":") + ["", ""])[:3]
+        stars = 1 if value == "no" else int(value) if value.isdigit() else 0
+        if not 1 <= stars <= 5:
+            return [Reply("请选择1到5分。", intent="rating")]
+        return self._apply_rating(incoming, state, ticket_id, stars, "没解决" if value == "no" else "")
+
+    def _rating_text(self, incoming: Incoming, state: DialogueState, text: str) -> list[Reply] | None:
+        digits = re.fullmatch(r"\s*([1-5])\s*分?\s*", text)
+        if digits:
+            return self._apply_rating(incoming, state, state.rating_ticket, int(digits.group(1)), "")
+        if re.search(r"没(有)?解决|没修好|还是不行|还没好", text):
+            return self._apply_rating(incoming, state, state.rating_ticket, 1, text)
+        return None
+
+    def _apply_rating(self, incoming, state, ticket_id, stars: int, comment: str) -> list[Reply]:
+        info = self.desk.rate(ticket_id, incoming.channel, incoming.user_id, stars, comment)
+        state.rating_ticket = None
+        if info.status == "closed":
+            return [Reply(f"谢谢您的评价（{stars}分），工单 {info.id} 已办结。", intent="rating", ticket_id=info.id)]
+        return [Reply(f"很抱歉问题没有解决好。工单 {info.id} 已重新打开，网格员会再次联系您。", intent="rating",
+                      ticket_id=info.id)]
+
+
+def _replace_text(incoming: Incoming, text: str, button: str | None | bool = False) -> Incoming:
+    from dataclasses import replace
+
+    if button is False:
+        return replace(incoming, text=text)
+    return replace(incoming, text=text, button=button)
+
+
+def rating_buttons(ticket_id: str) -> list[Button]:
+    return [Button(f"{i}分", f"rate:{ticket_id}:{i}") for i in (5, 4, 3, 2, 1)] + [Button("没解决", f"rate:{ticket_id}:no")]
+
+
+__all__ = ["Conversation", "StaffCommands", "rating_buttons", "Sequence"]

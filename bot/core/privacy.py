@@ -1,0 +1,58 @@
+"""Find and mask residents' personal data (phone numbers, ID numbers) in text and log lines."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# Chinese mainland mobile numbers, landlines with area code, and 18-digit resident ID numbers.
+_ID = re.compile(r"(?<!\d)(\d{6})(\d{8})(\d{3}[\dXx])(?!\d)")
+_MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[- ]?(\d{3,4})[- ]?(\d{4})(?!\d)")
+
+
+def mask(text: str) -> str:
+    """Replace phone and ID numbers with masked forms that keep only a few digits."""
+    if not text:
+        return text
+    text = _ID.sub(lambda m: m.group(1)[:3] + "*" * 11 + m.group(3)[-1:], text)
+    text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+    text = _LANDLINE.sub(lambda m: f"{m.group(1)}-****-{m.group(3)}", text)
+    return text
+
+
+def find_phone(text: str) -> str | None:
+    """Return the first mobile or landline number in text, digits only (landline with dash)."""
+    m = _MOBILE.search(text)
+    if m:
+        return "".join(m.groups())
+    m = _LANDLINE.search(text)
+    if m:
+        return f"{m.group(1)}-{m.group(2)}{m.group(3)}"
+    return None
+
+
+def contains_personal_data(text: str) -> bool:
+    return bool(_ID.search(text) or _MOBILE.search(text) or _LANDLINE.search(text))
+
+
+class MaskingFilter(logging.Filter):
+    """Mask personal data in every record that passes through a handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        masked = mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def install_log_masking() -> None:
+    """Attach the masking filter to every handler of the root logger."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())

@@ -1,0 +1,1 @@
+"""Models that tell a question from a request (implementations of core.intents.QuestionRequestModel)."""

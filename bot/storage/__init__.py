@@ -1,0 +1,1 @@
+"""Relational storage through SQLAlchemy 2: the engine, and the dialogue state store."""

@@ -1,0 +1,124 @@
+"""Honest in-memory fakes of the core's ports, for unit tests and channel tests."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import replace
+
+from bot.core.dialogue import DialogueState
+from bot.core.intake import Intake
+from bot.core.intents import IntentClassifier
+from bot.core.ports import CategoryMatch, Hit, PlaceMatch, TicketDraft, TicketInfo
+from bot.nlu.keywords import KeywordModel
+
+
+class FakeRetriever:
+    """Returns the given passages whose text shares a two-character word with the query."""
+
+    def __init__(self, hits: list[Hit] | None = None):
+        self.hits = hits or []
+        self.queries: list[str] = []
+
+    def search(self, query: str, k: int | None = None) -> list[Hit]:
+        self.queries.append(query)
+        grams = {query[i:i + 2] for i in range(len(query) - 1)}
+        found = [h for h in self.hits if any(g in h.text or g in h.title for g in grams if g.strip())]
+        return found[: k or 5]
+
+
+class MemoryDialogueStore:
+    def __init__(self):
+        self.rows: dict[tuple[str, str], dict] = {}
+
+    def load(self, channel: str, user_id: str) -> DialogueState:
+        return DialogueState.from_json(channel, user_id, self.rows.get((channel, user_id)))
+
+    def save(self, state: DialogueState) -> None:
+        self.rows[(state.channel, state.user_id)] = state.to_json()
+
+
+class FakePlaces:
+    _BUILDING = re.compile(r"(景村里|华江里)?(\d+)号楼(\d+单元)?(\d+室|\d{3,4})?")
+
+    def resolve(self, text: str) -> PlaceMatch | None:
+        m = self._BUILDING.search(text)
+        if not m:
+            return None
+        estate = m.group(1) or "景村里"
+        return PlaceMatch(text=m.group(0) if m.group(1) else estate + m.group(0),
+                          building_id=f"{estate}-{m.group(2)}", grid_id="G1")
+
+    def resolve_location(self, latitude: float, longitude: float) -> PlaceMatch | None:
+        return None
+
+
+class FakeCategorizer:
+    RULES = [("暖气", "供暖", "utility"), ("漏水", "供水", "utility"), ("堆", "楼道堆物", "general"),
+             ("吵", "噪音", "general"), ("噪音", "噪音", "general")]
+
+    def classify(self, text: str) -> CategoryMatch:
+        for word, name, sla in self.RULES:
+            if word in text:
+                return CategoryMatch(name, sla, 0.9)
+        return CategoryMatch("其他", "general", 0.3)
+
+
+class MemoryTicketDesk:
+    def __init__(self):
+        self.drafts: list[TicketDraft] = []
+        self.tickets: dict[str, TicketInfo] = {}
+        self.owners: dict[str, tuple[str, str]] = {}
+        self.ratings: list[tuple[str, int, str]] = []
+        self._ids = itertools.count(1)
+
+    def file(self, draft: TicketDraft) -> TicketInfo:
+        for tid, info in self.tickets.items():
+            if self.owners[tid] == (draft.channel, draft.user_id) and info.category == draft.category \
+                    and info.status not in ("closed", "cancelled"):
+                return replace(info, linked=True)
+        self.drafts.append(draft)
+        tid = f"T{next(self._ids):08d}"
+        info = TicketInfo(tid, "assigned", draft.category, draft.description[:60], draft.place, "2026-11-29T10:00")
+        self.tickets[tid] = info
+        self.owners[tid] = (draft.channel, draft.user_id)
+        return info
+
+    def tickets_of(self, channel: str, user_id: str) -> list[TicketInfo]:
+        return [t for tid, t in self.tickets.items() if self.owners[tid] == (channel, user_id)]
+
+    def rate(self, ticket_id: str, channel: str, user_id: str, stars: int, comment: str = "") -> TicketInfo:
+        self.ratings.append((ticket_id, stars, comment))
+        info = self.tickets[ticket_id]
+        info = replace(info, status="closed" if stars > 2 else "assigned")
+        self.tickets[ticket_id] = info
+        return info
+
+
+class MemoryNotifier:
+    def __init__(self):
+        self.sent: list[tuple[str, str, object]] = []
+
+    def notify(self, channel: str, user_id: str, reply) -> None:
+        self.sent.append((channel, user_id, reply))
+
+
+SAMPLE_HITS = [
+    Hit(source="knowledge/elderly-meal-service.md", title="河西区老人家食堂助餐服务办理指南", section="三、需要带什么材料",
+        date="2025-03-01", text="办理助餐卡需要带本人身份证和户口簿。80周岁以上老人每餐补贴4元。", score=0.8),
+    Hit(source="knowledge/heating-complaints.md", title="供暖报修与室温不达标怎么办", section="一、室温标准",
+        date="2025-10-15", text="供暖期间卧室、起居室温度不低于18℃。室温不达标可以拨打供热单位报修电话。", score=0.7),
+]
+
+
+def make_conversation(hits: list[Hit] | None = None, **overrides):
+    """A Conversation wired to fakes; returns (conversation, fakes as a dict)."""
+    from bot.core.conversation import Conversation
+
+    fakes = dict(retriever=FakeRetriever(SAMPLE_HITS if hits is None else hits), dialogues=MemoryDialogueStore(),
+                 desk=MemoryTicketDesk(), places=FakePlaces(), categorizer=FakeCategorizer())
+    fakes.update(overrides)
+    intake = Intake(fakes["desk"], fakes["places"], fakes["categorizer"])
+    conversation = Conversation(IntentClassifier(KeywordModel()), fakes["retriever"], fakes["dialogues"], intake,
+                                fakes["desk"], {"火警": "119", "急救": "120", "报警": "110", "燃气抢修": "96655（示例）"})
+    return conversation, fakes

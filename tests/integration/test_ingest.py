@@ -1,0 +1,233 @@
+"""Incremental ingest into a real on-disk index (Chroma folder, BM25), with the hashing embedder."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.errors import IndexError_
+
+# tests/conftest.py holds the sample documents; they are repeated here only as search phrases.
+MEAL = "knowledge/elderly-meal.md"
+HEATING = "knowledge/heating.txt"
+RULES = "knowledge/property-rules.txt"
+
+
+def sources(hits) -> list[str]:
+    return [h.source for h in hits]
+
+
+def entries_of(kb) -> list[dict]:
+    snapshot = kb.index.snapshot()
+    return snapshot.entries if snapshot else []
+
+
+@pytest.fixture
+def config(tmp_path, make_config, sample_docs):
+    return make_config(tmp_path)
+
+
+def test_first_run_adds_every_file_and_makes_each_searchable(config, open_kb):
+    kb = open_kb(config)
+
+    report = kb.ingest()
+
+    assert (report.added, report.updated, report.unchanged, report.removed, report.failed) == (3, 0, 0, 0, [])
+    assert report.embedded == report.chunks > 0
+    assert sources(kb.retriever.search("老人食堂的助餐卡在哪办"))[0] == MEAL
+    assert sources(kb.retriever.search("暖气片不热放气阀要放气吗"))[0] == HEATING
+    assert sources(kb.retriever.search("物业擅自停水停电罚款多少"))[0] == RULES
+
+
+def test_gbk_text_file_is_indexed_as_readable_chinese(config, open_kb):
+    kb = open_kb(config)
+    kb.ingest()
+
+    top = kb.retriever.search("家里暖气不热找谁")[0]
+
+    assert top.source == HEATING
+    assert "网格员2小时内联系您" in " ".join(h.text for h in kb.retriever.search("网格员多久联系", 10))
+    assert top.title == "heating"  # a plain text file without front matter is titled after its name
+
+
+def test_hits_carry_title_section_and_date_of_their_document(config, open_kb):
+    kb = open_kb(config)
+    kb.ingest()
+
+    penalty = next(h for h in kb.retriever.search("擅自停水停电罚款", 10) if "五万元以下罚款" in h.text)
+    meal = next(h for h in kb.retriever.search("助餐卡怎么办", 10) if "身份证原件" in h.text)
+
+    assert penalty.section.startswith("第三章 法律责任 > 第十二条")
+    assert (meal.title, meal.date) == ("老人家食堂助餐服务指南", "2025-03-01")
+    assert meal.section == "一、谁能来吃至三、补贴标准"  # short sibling sections share one chunk
+
+
+def test_second_run_over_unchanged_folder_embeds_nothing(config, open_kb):
+    first = open_kb(config).ingest()
+
+    second = open_kb(config).ingest()
+
+    assert second.embedded == 0
+    assert second.summary() == "added 0, updated 0, unchanged 3, removed 0, failed 0"
+    assert second.generation == first.generation
+    assert second.chunks == first.chunks
+
+
+def test_changed_file_is_updated_and_only_its_new_chunks_are_embedded(tmp_path, make_config, sample_docs, open_kb):
+    config = make_config(tmp_path, chunk_chars=80, chunk_overlap=0)  # one chunk per section
+    kb = open_kb(config)
+    kb.ingest()
+    before = {e["id"]: e for e in entries_of(kb)}
+    meal = sample_docs["meal"]
+    meal.write_text(meal.read_text("utf-8").replace("80周岁以上每餐补贴4元", "80周岁以上每餐补贴5元"), "utf-8")
+
+    report = kb.ingest()
+
+    after = {e["id"]: e for e in entries_of(kb)}
+    new_ids = after.keys() - before.keys()
+    assert report.summary() == "added 0, updated 1, unchanged 2, removed 0, failed 0"
+    assert report.embedded == len(new_ids) >= 1
+    assert {after[i]["source"] for i in new_ids} == {MEAL}
+    assert report.embedded < sum(1 for e in after.values() if e["source"] == MEAL)
+    assert any("补贴5元" in after[i]["text"] for i in new_ids)
+    texts = " ".join(h.text for h in kb.retriever.search("80岁老人吃饭补贴几块钱", 10))
+    assert "补贴5元" in texts and "补贴4元" not in texts
+
+
+def test_deleted_file_is_removed_and_its_chunks_leave_search(config, open_kb, sample_docs):
+    kb = open_kb(config)
+    kb.ingest()
+    assert HEATING in sources(kb.retriever.search("暖气不热放气阀", 50))
+
+    sample_docs["heating"].unlink()
+    report = kb.ingest()
+
+    assert report.summary() == "added 0, updated 0, unchanged 2, removed 1, failed 0"
+    assert report.embedded == 0
+    assert HEATING not in sources(kb.retriever.search("暖气不热放气阀", 50))
+    assert all(e["source"] != HEATING for e in entries_of(kb))
+
+
+def test_broken_file_among_good_ones_fails_alone_with_name_and_reason(config, open_kb, write_doc, tmp_path):
+    write_doc(tmp_path / "knowledge", "scan-of-notice.pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pa")
+
+    kb = open_kb(config)
+    report = kb.ingest()
+
+    assert (report.added, len(report.failed)) == (3, 1)
+    name, reason = report.failed[0]
+    assert name == "knowledge/scan-of-notice.pdf"
+    assert "PDF" in reason and "损坏" in reason
+    assert {e["source"] for e in entries_of(kb)} == {MEAL, HEATING, RULES}
+
+
+def test_indexed_file_that_becomes_broken_keeps_its_old_chunks_searchable(config, open_kb, sample_docs):
+    kb = open_kb(config)
+    kb.ingest()
+    sample_docs["rules"].write_bytes(os.urandom(6000))  # overwritten by a bad copy
+
+    report = kb.ingest()
+
+    assert report.failed and report.failed[0][0] == RULES
+    assert (report.updated, report.removed) == (0, 0)
+    hits = kb.retriever.search("物业擅自停水停电罚款多少", 50)
+    assert hits[0].source == RULES and "五万元以下罚款" in hits[0].text
+    # still broken next time: reported again, and still nothing lost
+    again = open_kb(config).ingest()
+    assert [name for name, _ in again.failed] == [RULES]
+    assert open_kb(config).retriever.search("物业擅自停水停电罚款多少")[0].source == RULES
+
+
+def test_broken_file_that_is_fixed_is_indexed_again(config, open_kb, sample_docs):
+    from conftest import PROPERTY_RULES_TXT
+
+    kb = open_kb(config)
+    kb.ingest()
+    sample_docs["rules"].write_bytes(b"")
+    kb.ingest()
+    sample_docs["rules"].write_text(PROPERTY_RULES_TXT.replace("五万元", "十万元"), "utf-8")
+
+    report = kb.ingest()
+
+    assert report.failed == []
+    assert "十万元以下罚款" in kb.retriever.search("物业擅自停水停电罚款多少")[0].text
+
+
+def test_identical_paragraph_in_two_files_is_stored_once_listing_the_other_source(tmp_path, make_config, write_doc, open_kb):
+    notice = "冬季供暖期间，家中室温低于18度的，请拨打供热热线或者告诉本网格的网格员，网格员24小时内上门测温。"
+    write_doc(tmp_path / "knowledge", "a-street-notice.md", f"# 街道通知\n\n## 供暖\n\n{notice}\n")
+    write_doc(tmp_path / "knowledge", "b-community-notice.md", f"# 社区通知\n\n## 供暖\n\n{notice}\n")
+    kb = open_kb(make_config(tmp_path))
+
+    kb.ingest()
+
+    holding = [e for e in entries_of(kb) if e["text"] == notice]
+    assert len(holding) == 1
+    assert holding[0]["source"] == "knowledge/a-street-notice.md"
+    assert holding[0]["also"] == ["knowledge/b-community-notice.md"]
+    top = kb.retriever.search("室温低于18度打什么电话", 10)
+    assert [h.text for h in top].count(notice) == 1
+    assert next(h for h in top if h.text == notice).also == ("knowledge/b-community-notice.md",)
+
+
+def test_hit_source_is_the_path_as_given_to_ingest(tmp_path, make_config, sample_docs, open_kb):
+    kb = open_kb(make_config(tmp_path))
+
+    kb.ingest([Path("knowledge/elderly-meal.md"), sample_docs["heating"]])
+
+    assert sources(kb.retriever.search("助餐卡怎么办", 1)) == ["knowledge/elderly-meal.md"]
+    assert sources(kb.retriever.search("暖气不热放气阀", 1)) == [str(sample_docs["heating"])]
+
+
+def test_ingesting_one_file_leaves_the_others_in_place(config, open_kb, sample_docs):
+    kb = open_kb(config)
+    kb.ingest()
+    sample_docs["heating"].write_text("供暖季暖气不热怎么反映\n\n今年起测温改为48小时内上门。\n", "utf-8")
+
+    report = kb.ingest([Path(HEATING)])
+
+    assert report.summary() == "added 0, updated 1, unchanged 0, removed 0, failed 0"
+    assert {e["source"] for e in entries_of(kb)} == {MEAL, HEATING, RULES}
+
+
+def test_hidden_files_and_underscore_folders_are_not_ingested(tmp_path, make_config, write_doc, sample_docs, open_kb):
+    write_doc(tmp_path / "knowledge", "_drafts/rent-subsidy.md", "# 租房补贴（草稿）\n\n还没定稿，别发给居民。\n")
+    write_doc(tmp_path / "knowledge", ".~lock.notice.md", "锁文件")
+
+    report = open_kb(make_config(tmp_path)).ingest()
+
+    assert report.added == 3 and report.failed == []
+
+
+def test_missing_path_given_to_ingest_is_reported_as_failed(config, open_kb):
+    report = open_kb(config).ingest([Path("knowledge/no-such-notice.md")])
+
+    assert report.failed == [("knowledge/no-such-notice.md", "文件或目录不存在")]
+
+
+def test_second_ingest_while_one_runs_is_refused(config, open_kb, tmp_path):
+    kb = open_kb(config)
+    kb.layout.root.mkdir(parents=True, exist_ok=True)
+    with open(kb.layout.lock_file, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running ingest does
+
+        with pytest.raises(IndexError_, match="another ingest"):
+            kb.ingest()
+    assert kb.ingest().added == 3
+
+
+def test_each_run_keeps_only_the_current_and_previous_generation(config, open_kb, sample_docs):
+    kb = open_kb(config)
+    for price in ("5", "6", "7"):
+        meal = sample_docs["meal"]
+        meal.write_text(meal.read_text("utf-8").replace("配送费3元", f"配送费{price}元").replace("配送费5元", f"配送费{price}元")
+                        .replace("配送费6元", f"配送费{price}元"), "utf-8")
+        report = kb.ingest()
+
+    gens = sorted(p.name for p in kb.layout.root.iterdir() if p.name.startswith("gen-"))
+    assert gens == [f"gen-{report.generation - 1:06d}", f"gen-{report.generation:06d}"]
+    assert kb.store.generations() == [report.generation - 1, report.generation]
+    assert (kb.layout.root / "CURRENT").read_text("utf-8") == f"gen-{report.generation:06d}"
