@@ -50,6 +50,24 @@ class DatabaseSettings(_Section):
 class WebSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the web server binds to.")
     port: int = Field(8080, ge=0, le=65535, description="Port of the web server.")
+    rate_limit_per_minute: int = Field(30, ge=1, le=10000, description="Chat API messages one user id may send per minute.")
+    max_message_chars: int = Field(20000, ge=100, description="Longer chat messages are refused with a clear error.")
+
+
+class TelegramSettings(_Section):
+    token_env: str = Field("TELEGRAM_BOT_TOKEN", description="Environment variable holding the bot token; unset or empty disables Telegram.")
+    mode: str = Field("polling", pattern="^(polling|webhook)$", description="polling (default) or webhook.")
+    webhook_url: str = Field("", description="Public HTTPS URL Telegram posts updates to (webhook mode), e.g. https://bot.example.org/telegram.")
+    webhook_secret_env: str = Field("TELEGRAM_WEBHOOK_SECRET", description="Environment variable holding the webhook secret_token.")
+    base_url: str = Field("", description="Bot API base URL with {token} placeholder, for a local Bot API server; empty uses Telegram's.")
+    rate_limit_per_minute: int = Field(20, ge=1, le=1000, description="Messages one user may send per minute before being asked to slow down.")
+
+
+class EmergencySettings(_Section):
+    numbers: dict[str, str] = Field(
+        default_factory=lambda: {"报警": "110", "火警": "119", "急救": "120"},
+        description="Emergency numbers shown at once for an emergency, name -> number.",
+    )
 
 
 class Settings(_Section):
@@ -58,6 +76,8 @@ class Settings(_Section):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    emergency: EmergencySettings = Field(default_factory=EmergencySettings)
 
     @property
     def base_dir(self) -> Path:

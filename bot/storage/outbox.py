@@ -1,0 +1,78 @@
+"""A durable outbox: messages to people other than the current sender (workers, residents).
+
+The core's Notifier writes a row; each channel delivers the rows of its own
+channel and marks them sent. A crash between the two re-sends at most one
+message rather than losing it, and any process may deliver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, DateTime, Integer, String, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from bot.core.messages import Button, Citation, Reply
+from bot.storage.db import Base
+
+
+class OutboxRow(Base):
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16), index=True)
+    user_id: Mapped[str] = mapped_column(String(128), index=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    id: int
+    channel: str
+    user_id: str
+    reply: Reply
+
+
+def reply_from_dict(data: dict) -> Reply:
+    return Reply(
+        text=data.get("text", ""),
+        buttons=[Button(b["label"], b["payload"]) for b in data.get("buttons", [])],
+        citations=[Citation(c["title"], c["section"], c["date"], c["source"]) for c in data.get("citations", [])],
+        intent=data.get("intent", ""),
+        ticket_id=data.get("ticket_id"),
+    )
+
+
+class SqlOutbox:
+    """Implements core.ports.Notifier by storing; channels call pending() and mark_sent()."""
+
+    def __init__(self, sessions: sessionmaker[Session]):
+        self._sessions = sessions
+
+    def notify(self, channel: str, user_id: str, reply: Reply) -> None:
+        with self._sessions.begin() as session:
+            session.add(OutboxRow(channel=channel, user_id=user_id, payload=reply.to_dict(),
+                                  created_at=datetime.now(timezone.utc)))
+
+    def pending(self, channel: str, user_id: str | None = None, limit: int = 100) -> list[OutgoingMessage]:
+        with self._sessions() as session:
+            query = select(OutboxRow).where(OutboxRow.channel == channel, OutboxRow.sent_at.is_(None))
+            if user_id is not None:
+                query = query.where(OutboxRow.user_id == user_id)
+            rows = session.scalars(query.order_by(OutboxRow.id).limit(limit)).all()
+            return [OutgoingMessage(r.id, r.channel, r.user_id, reply_from_dict(r.payload)) for r in rows]
+
+    def mark_sent(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with self._sessions.begin() as session:
+            session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=datetime.now(timezone.utc)))
+
+    def mark_failed(self, message_id: int) -> None:
+        with self._sessions.begin() as session:
+            session.execute(update(OutboxRow).where(OutboxRow.id == message_id)
+                            .values(attempts=OutboxRow.attempts + 1))
