@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         kb = build_knowledge(settings)
-        report = kb.ingest(args.paths or None, progress=args.progress)
+        report = kb.ingest(args.paths or None, progress=args.progress, base=Path.cwd())
     except ConfigError as exc:
         print(f"ingest.py: {exc}", file=sys.stderr)
         return 2

@@ -36,11 +36,16 @@ class KnowledgeBase:
     def is_empty(self) -> bool:
         return self.layout.current() is None
 
-    def ingest(self, paths: list[Path] | None = None, progress: bool | None = None) -> IngestReport:
-        """Ingest the given paths (default: the knowledge folder)."""
+    def ingest(self, paths: list[Path] | None = None, progress: bool | None = None,
+               base: Path | None = None) -> IngestReport:
+        """Ingest the given paths (default: the knowledge folder, relative to the config file).
+
+        Paths given by a person on a command line are relative to their working
+        directory: pass ``base=Path.cwd()`` for those.
+        """
         if paths is None:
-            paths = [Path(self.settings.knowledge.docs_dir)]
-        return self.ingester.run(paths, base=self.settings.base_dir, progress=progress)
+            paths, base = [Path(self.settings.knowledge.docs_dir)], self.settings.base_dir
+        return self.ingester.run(paths, base=base or self.settings.base_dir, progress=progress)
 
     def ensure_ingested(self) -> IngestReport | None:
         """Ingest the knowledge folder once when the index is still empty."""
@@ -56,7 +61,7 @@ def build_knowledge(settings: Settings, embedder: Embedder | None = None) -> Kno
     """Wire the knowledge base from settings; pass an embedder to share or replace the model."""
     ks = settings.knowledge
     layout = IndexLayout(settings.resolve(ks.index_dir))
-    store = ChromaVectors(layout.chroma_dir, ks.chroma_url)
+    store = ChromaVectors(layout.chroma_dir, ks.chroma_url, ks.collection)
     if embedder is None:
         embedder = LazyEmbedder(settings.embedding.model if settings.embedding.backend != "hashing" else "hashing-256",
                                 lambda: build_embedder(settings.embedding))
@@ -66,3 +71,71 @@ def build_knowledge(settings: Settings, embedder: Embedder | None = None) -> Kno
     retriever = HybridRetriever(index, embedder, params, top_k=ks.top_k)
     ingester = Ingester(layout, store, embedder, ks.chunk_chars, ks.chunk_overlap)
     return KnowledgeBase(settings, layout, store, embedder, index, retriever, ingester)
+
+
+@dataclass
+class Service:
+    """The whole application, wired: what channels and commands need."""
+
+    settings: Settings
+    knowledge: KnowledgeBase
+    engine: object
+    sessions: object
+    dialogues: object
+    outbox: object
+    store: object
+    desk: object
+    staff: object
+    conversation: object
+    watch: object
+    categorizer: object
+
+
+def build_service(settings: Settings, embedder: Embedder | None = None, clock=None,
+                  intent_model=None) -> Service:
+    """Wire every component from settings; the one place that picks concrete classes."""
+    from datetime import timedelta
+
+    from sqlalchemy.orm import sessionmaker
+
+    from bot.core.conversation import Conversation
+    from bot.core.intake import Intake
+    from bot.core.intents import IntentClassifier
+    from bot.storage.db import make_engine
+    from bot.storage.dialogue import SqlDialogueStore
+    from bot.storage.migrate import upgrade
+    from bot.storage.outbox import SqlOutbox
+    from bot.tickets.categories import CategoryClassifier, load_categories
+    from bot.tickets.desk import ResidentDesk
+    from bot.tickets.notifications import TicketNotifications
+    from bot.tickets.organisation import PlaceResolver, load_organisation
+    from bot.tickets.scheduler import DeadlineWatch
+    from bot.tickets.sla import SlaPolicy, utcnow
+    from bot.tickets.staff import StaffChat, StaffDirectory
+    from bot.tickets.store import TicketStore
+
+    knowledge = build_knowledge(settings, embedder)
+    engine = make_engine(settings.database.url, settings.base_dir)
+    upgrade(engine)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    dialogues = SqlDialogueStore(sessions)
+    outbox = SqlOutbox(sessions)
+    ts = settings.tickets
+    org = load_organisation(settings.resolve(ts.organisation_file))
+    sla = SlaPolicy(dict(ts.dispatch_hours), dict(ts.feedback_hours), ts.remind_before_minutes)
+    store = TicketStore(sessions, org, sla, clock=clock or utcnow)
+    store.listeners.append(TicketNotifications(store, outbox, dialogues))
+    desk = ResidentDesk(store)
+    directory = StaffDirectory(store)
+    categorizer = CategoryClassifier(load_categories(settings.resolve(ts.categories_file)), knowledge.embedder)
+    intake = Intake(desk, PlaceResolver(org), categorizer)
+    if intent_model is None:
+        from bot.nlu.keywords import KeywordModel
+
+        intent_model = KeywordModel()
+    conversation = Conversation(IntentClassifier(intent_model), knowledge.retriever, dialogues, intake, desk,
+                                dict(settings.emergency.numbers), staff=StaffChat(directory))
+    watch = DeadlineWatch(store, timedelta(minutes=ts.remind_before_minutes), timedelta(days=ts.auto_close_days),
+                          timedelta(days=ts.retention_days))
+    return Service(settings, knowledge, engine, sessions, dialogues, outbox, store, desk, directory, conversation,
+                   watch, categorizer)

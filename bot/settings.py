@@ -26,6 +26,7 @@ class KnowledgeSettings(_Section):
     docs_dir: Path = Field(Path("knowledge"), description="Folder of the knowledge documents admins edit.")
     index_dir: Path = Field(Path("data/index"), description="Folder holding the index (BM25, manifest, local Chroma).")
     chroma_url: str = Field("", description="Chroma server URL (http://host:port); empty uses a local folder.")
+    collection: str = Field("kb", pattern="^[a-zA-Z0-9][a-zA-Z0-9_-]{0,40}$", description="Name prefix of this index's Chroma collections (distinct per index on a shared server).")
     chunk_chars: int = Field(420, ge=80, le=2000, description="Target chunk length in characters.")
     chunk_overlap: int = Field(60, ge=0, le=500, description="Characters repeated between neighbouring chunks of one section.")
     top_k: int = Field(5, ge=1, le=50, description="Hits returned by a search.")
@@ -70,6 +71,21 @@ class EmergencySettings(_Section):
     )
 
 
+class TicketSettings(_Section):
+    organisation_file: Path = Field(Path("district.toml"), description="Communities, grids and buildings (admins edit it).")
+    categories_file: Path = Field(Path("categories.toml"), description="Ticket categories with SLA class and examples.")
+    dispatch_hours: dict[str, float] = Field(
+        default_factory=lambda: {"emergency": 1, "utility": 2, "general": 24, "complex": 24},
+        description="Hours to dispatch (contact the resident) per SLA class.")
+    feedback_hours: dict[str, float] = Field(
+        default_factory=lambda: {"emergency": 2, "utility": 24, "general": 168, "complex": 360},
+        description="Hours to the first feedback to the resident per SLA class.")
+    remind_before_minutes: float = Field(30, ge=0, description="Remind the worker this long before the dispatch deadline.")
+    auto_close_days: float = Field(7, gt=0, description="A resolved ticket the resident does not rate closes after this many days.")
+    retention_days: float = Field(365, gt=0, description="Personal data of tickets closed longer ago than this is erased; statistics stay.")
+    check_interval_seconds: float = Field(60, gt=0, description="How often deadlines are checked.")
+
+
 class Settings(_Section):
     config_path: Path = Field(DEFAULT_CONFIG, description="The file these settings came from.")
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
@@ -78,6 +94,7 @@ class Settings(_Section):
     web: WebSettings = Field(default_factory=WebSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     emergency: EmergencySettings = Field(default_factory=EmergencySettings)
+    tickets: TicketSettings = Field(default_factory=TicketSettings)
 
     @property
     def base_dir(self) -> Path:

@@ -10,9 +10,11 @@ from typing import Callable
 
 import pytest
 
-from bot.settings import DatabaseSettings, EmbeddingSettings, KnowledgeSettings, WebSettings
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `pytest` run from another folder still imports the project
+    sys.path.insert(0, str(ROOT))
+
+from bot.settings import DatabaseSettings, EmbeddingSettings, KnowledgeSettings, WebSettings  # noqa: E402
 
 _SECTIONS = {
     "knowledge": KnowledgeSettings,
@@ -89,7 +91,7 @@ def _toml_value(value) -> str:
     return f'"{text}"'
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_config() -> Callable[..., Path]:
     """Return factory(tmp_path, **overrides) -> path of a config.toml inside tmp_path.
 
@@ -118,7 +120,7 @@ def make_config() -> Callable[..., Path]:
     return factory
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def write_doc() -> Callable[..., Path]:
     """Return helper(folder, name, text_or_bytes, encoding="utf-8") -> the written file."""
 
@@ -131,18 +133,27 @@ def write_doc() -> Callable[..., Path]:
     return helper
 
 
-@pytest.fixture
-def sample_docs(tmp_path, write_doc) -> dict[str, Path]:
-    """Three knowledge documents (md, GBK txt, law-like txt) in tmp_path/knowledge."""
-    folder = tmp_path / "knowledge"
-    return {
-        "meal": write_doc(folder, "elderly-meal.md", MEAL_SERVICE_MD),
-        "heating": write_doc(folder, "heating.txt", HEATING_TXT, encoding="gbk"),
-        "rules": write_doc(folder, "property-rules.txt", PROPERTY_RULES_TXT),
-    }
+@pytest.fixture(scope="session")
+def write_samples(write_doc) -> Callable[[Path], dict[str, Path]]:
+    """Return helper(folder) writing three knowledge documents (md, GBK txt, law-like txt) into it."""
+
+    def helper(folder: Path) -> dict[str, Path]:
+        return {
+            "meal": write_doc(folder, "elderly-meal.md", MEAL_SERVICE_MD),
+            "heating": write_doc(folder, "heating.txt", HEATING_TXT, encoding="gbk"),
+            "rules": write_doc(folder, "property-rules.txt", PROPERTY_RULES_TXT),
+        }
+
+    return helper
 
 
 @pytest.fixture
+def sample_docs(tmp_path, write_samples) -> dict[str, Path]:
+    """The three sample documents in tmp_path/knowledge (the docs_dir of make_config)."""
+    return write_samples(tmp_path / "knowledge")
+
+
+@pytest.fixture(scope="session")
 def open_kb():
     """Return helper(config) -> a KnowledgeBase wired from that config."""
     from bot.app import build_knowledge
@@ -154,8 +165,7 @@ def open_kb():
     return helper
 
 
-def python_env(**extra: str) -> dict[str, str]:
-    """Environment for running the project's commands from any working directory."""
+def _python_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONIOENCODING"] = "utf-8"
@@ -163,15 +173,32 @@ def python_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
+def python_env() -> Callable[..., dict[str, str]]:
+    """Return helper(**extra) -> environment for running the project's commands from any folder."""
+    return _python_env
+
+
+@pytest.fixture(scope="session")
 def run_python() -> Callable[..., subprocess.CompletedProcess]:
     """Return helper(*args, input=None, cwd=None, timeout=120) running `python *args` as the admin would."""
 
     def helper(*args: str, input: str | None = None, cwd: Path | None = None, timeout: float = 120):
         return subprocess.run(
-            [sys.executable, *args], input=input, cwd=cwd, env=python_env(), capture_output=True,
+            [sys.executable, *args], input=input, cwd=cwd, env=_python_env(), capture_output=True,
             text=True, encoding="utf-8", timeout=timeout,
         )
 
     return helper
 
+
+# -- tickets: a real database, once on SQLite and once on PostgreSQL (tests/integration/db.py) --------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request, tmp_path):
+    """A migrated, empty database with the ticket system wired on it and a fake clock (see tests/integration/db.py)."""
+    from tests.integration.db import open_database
+
+    with open_database(request.param, tmp_path) as db:
+        yield db

@@ -26,7 +26,7 @@ _STATUS_LABELS = {"new": "待派单", "assigned": "已派给网格员", "accepte
 
 
 class StaffCommands(Protocol):
-    def handle(self, incoming: Incoming) -> list[Reply] | None:
+    def handle(self, incoming: Incoming, state: DialogueState) -> list[Reply] | None:
         """Replies for a staff command or button, or None when the message is not one."""
         ...
 
@@ -54,7 +54,7 @@ class Conversation:
 
     def _dispatch(self, incoming: Incoming, state: DialogueState) -> list[Reply]:
         if self.staff is not None:
-            staff_replies = self.staff.handle(incoming)
+            staff_replies = self.staff.handle(incoming, state)
             if staff_replies is not None:
                 return staff_replies
         if incoming.kind in ("sticker", "voice", "video", "file", "other"):
@@ -113,8 +113,8 @@ class Conversation:
     # -- questions ---------------------------------------------------------
     def _answer(self, text: str, state: DialogueState) -> list[Reply]:
         query = text
-        if state.topic and len(text) <= 20 and _FOLLOW_UP_START.search(text):
-            query = f"{state.topic} {text}"  # "那需要带什么材料?" means: for the topic just discussed
+        if state.topic and (len(text) <= 12 or (len(text) <= 20 and _FOLLOW_UP_START.search(text))):
+            query = f"{text} {state.topic}"  # "那需要带什么材料?" asks about the document just discussed
         try:
             hits = list(self.retriever.search(query))
         except IndexUnavailable:
@@ -124,8 +124,8 @@ class Conversation:
             state.topic = ""
             state.data["last_unanswered"] = text
             return [Reply(texts.NOT_COVERED, buttons=[Button("转给工作人员", "handoff")], intent=QUESTION)]
-        answer = compose(query, hits)
-        state.topic = query if query != text else text
+        answer = compose(text, hits)
+        state.topic = hits[0].title
         state.data["last_question"] = text
         sources = "\n".join(f"来源：{c.label()}" for c in answer.citations)
         return [Reply(f"{answer.text}\n\n{sources}", citations=answer.citations, intent=QUESTION)]

@@ -139,16 +139,26 @@ def _merge_small(pieces: list[tuple[tuple[str, ...], str]], chunk_chars: int) ->
     for path, body in pieces:
         # a preamble (empty path) has no siblings: merging it would erase the next section's heading
         same_parent = bool(group_path) and path[:-1] == group_path[:-1] and path != group_last
-        if group_path is not None and same_parent and len(group_text) + len(body) + 1 <= chunk_chars:
-            group_text += "\n" + body
-            group_last = path
-            continue
+        if group_path is not None and same_parent:
+            # the group's first section now shares its label: keep its heading (and count it)
+            head = _with_heading(group_path, group_text) if group_last == group_path else group_text
+            candidate = head + "\n" + _with_heading(path, body)
+            if len(candidate) <= chunk_chars:
+                group_text, group_last = candidate, path
+                continue
         if group_path is not None:
             merged.append((_label(group_path, group_last), group_text))
         group_path, group_last, group_text = path, path, body
     if group_path is not None:
         merged.append((_label(group_path, group_last), group_text))
     return merged
+
+
+def _with_heading(path: tuple[str, ...], body: str) -> str:
+    """Keep a merged section's own heading in the text, so that its content stays findable."""
+    if not path or body.startswith(path[-1]):
+        return body
+    return f"{path[-1]}\n{body}"
 
 
 def _label(first: tuple[str, ...], last: tuple[str, ...] | None) -> str:

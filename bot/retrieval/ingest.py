@@ -191,10 +191,11 @@ class Ingester:
         pool: dict[str, np.ndarray] = {}
         if current_for_vectors is not None:
             pool.update(self.vectors.vectors(current_for_vectors, ids))
-        if self.vectors.has(generation):  # left by a crashed run: its vectors are still good
-            pool.update(self.vectors.vectors(generation, ids))
+        if self.vectors.has(generation) and self.vectors.embedder_of(generation) == self.embedder.name:
+            pool.update(self.vectors.vectors(generation, ids))  # left by a crashed run of this model
         else:
-            self.vectors.create(generation)
+            self.vectors.drop(generation)  # absent, or filled by another model: its vectors would mislead
+            self.vectors.create(generation, embedder=self.embedder.name)
         todo = [e for e in entries if e["id"] not in pool]
         reused = [e for e in entries if e["id"] in pool]
         if reused:

@@ -113,18 +113,53 @@ def _read_html(html: str) -> tuple[str | None, str | None, str]:
     date_meta = soup.find("meta", attrs={"name": re.compile("date", re.I)})
     date = _iso(date_meta.get("content")) if date_meta else None
     lines: list[str] = []
-    body = soup.body or soup
-    for el in body.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "td", "pre"]):
-        if el.find(["p", "li", "td"]):  # a container: its children are visited on their own
-            continue
-        text = el.get_text(" ", strip=True)
-        if not text:
-            continue
-        if el.name.startswith("h"):
-            lines.append("#" * int(el.name[1]) + " " + text)
-        else:
-            lines.append(text)
+    loose: list[str] = []
+    _html_blocks(soup.body or soup, lines, loose)
+    _flush_loose(lines, loose)
     return title, date, "\n\n".join(lines)
+
+
+_HTML_TEXT_BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "td", "pre")
+_HTML_CONTAINERS = ("div", "section", "article", "main", "header", "table", "tr", "th", "ul", "ol", "dl", "dt", "dd",
+                    "blockquote", "form")
+
+
+def _html_blocks(node, lines: list[str], loose: list[str]) -> None:
+    """Append the text blocks under node to lines, in document order.
+
+    Text outside p/li/td/pre (e.g. ``<div>第一段<br>第二段</div>``, common on government
+    sites) is kept as its own lines rather than silently dropped.
+    """
+    from bs4 import NavigableString, Tag
+    from bs4.element import PreformattedString
+
+    for child in node.children:
+        if isinstance(child, NavigableString):
+            if not isinstance(child, PreformattedString):  # comments, doctype, CDATA
+                loose.append(str(child))
+        elif not isinstance(child, Tag):
+            continue
+        elif child.name == "br":
+            loose.append("\n")
+        elif child.name in _HTML_TEXT_BLOCKS and not child.find(["p", "li", "td"]):
+            _flush_loose(lines, loose)
+            text = child.get_text(" ", strip=True)
+            if text:
+                lines.append(("#" * int(child.name[1]) + " " + text) if child.name[0] == "h" else text)
+        elif child.name in _HTML_TEXT_BLOCKS or child.name in _HTML_CONTAINERS:
+            _flush_loose(lines, loose)
+            _html_blocks(child, lines, loose)
+            _flush_loose(lines, loose)
+        else:  # inline (span, b, a, font ...): its text joins the run around it
+            _html_blocks(child, lines, loose)
+
+
+def _flush_loose(lines: list[str], loose: list[str]) -> None:
+    for part in "".join(loose).split("\n"):
+        part = " ".join(part.split())
+        if part:
+            lines.append(part)
+    loose.clear()
 
 
 def _read_docx(path: Path) -> tuple[str | None, str | None, str]:

@@ -14,18 +14,20 @@ import numpy as np
 
 from bot.errors import ConfigError, IndexUnavailable
 
-COLLECTION_PREFIX = "kb_g"
+DEFAULT_NAMESPACE = "kb"
 _BATCH = 2000  # below Chroma's maximum batch size
 
 
-def collection_name(generation: int) -> str:
-    return f"{COLLECTION_PREFIX}{generation:06d}"
+def collection_name(generation: int, namespace: str = DEFAULT_NAMESPACE) -> str:
+    return f"{namespace}_g{generation:06d}"
 
 
 class ChromaVectors:
     """Thin wrapper that translates Chroma errors into IndexUnavailable."""
 
-    def __init__(self, folder: Path, url: str = ""):
+    def __init__(self, folder: Path, url: str = "", namespace: str = DEFAULT_NAMESPACE):
+        # Several indexes may share one Chroma server: each keeps to its own collection names.
+        self.namespace = namespace
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
@@ -61,22 +63,29 @@ class ChromaVectors:
         found = []
         for item in names:
             name = item if isinstance(item, str) else item.name
-            if name.startswith(COLLECTION_PREFIX) and name[len(COLLECTION_PREFIX):].isdigit():
-                found.append(int(name[len(COLLECTION_PREFIX):]))
+            prefix = f"{self.namespace}_g"
+            if name.startswith(prefix) and name[len(prefix):].isdigit():
+                found.append(int(name[len(prefix):]))
         return sorted(found)
 
-    def create(self, generation: int):
+    def create(self, generation: int, embedder: str | None = None):
+        """Open a generation's collection, creating it (tagged with the embedder's name) when missing."""
         return self._call(
             "create a collection",
             self._client.get_or_create_collection,
-            collection_name(generation),
+            collection_name(generation, self.namespace),
             configuration={"hnsw": {"space": "cosine"}},
+            metadata={"embedder": embedder} if embedder else None,
             embedding_function=None,
         )
 
+    def embedder_of(self, generation: int) -> str | None:
+        """The embedder a collection was created for (None when untagged)."""
+        return (self._collection(generation).metadata or {}).get("embedder")
+
     def _collection(self, generation: int):
         return self._call(
-            "open a collection", self._client.get_collection, collection_name(generation), embedding_function=None
+            "open a collection", self._client.get_collection, collection_name(generation, self.namespace), embedding_function=None
         )
 
     def add(self, generation: int, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str], metadatas: Sequence[dict]) -> None:
@@ -121,7 +130,7 @@ class ChromaVectors:
 
     def drop(self, generation: int) -> None:
         try:
-            self._client.delete_collection(collection_name(generation))
+            self._client.delete_collection(collection_name(generation, self.namespace))
         except Exception:
             pass  # already gone: dropping is cleanup, never an error for the caller
 

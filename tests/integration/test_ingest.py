@@ -6,11 +6,12 @@ import fcntl
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.errors import IndexError_
 
-# tests/conftest.py holds the sample documents; they are repeated here only as search phrases.
+# How ingest cites the sample documents of tests/conftest.py (paths as given: docs_dir + name).
 MEAL = "knowledge/elderly-meal.md"
 HEATING = "knowledge/heating.txt"
 RULES = "knowledge/property-rules.txt"
@@ -142,13 +143,12 @@ def test_indexed_file_that_becomes_broken_keeps_its_old_chunks_searchable(config
 
 
 def test_broken_file_that_is_fixed_is_indexed_again(config, open_kb, sample_docs):
-    from conftest import PROPERTY_RULES_TXT
-
     kb = open_kb(config)
     kb.ingest()
+    good = sample_docs["rules"].read_text("utf-8")
     sample_docs["rules"].write_bytes(b"")
-    kb.ingest()
-    sample_docs["rules"].write_text(PROPERTY_RULES_TXT.replace("五万元", "十万元"), "utf-8")
+    assert kb.ingest().failed
+    sample_docs["rules"].write_text(good.replace("五万元", "十万元"), "utf-8")
 
     report = kb.ingest()
 
@@ -221,13 +221,68 @@ def test_second_ingest_while_one_runs_is_refused(config, open_kb, tmp_path):
 
 def test_each_run_keeps_only_the_current_and_previous_generation(config, open_kb, sample_docs):
     kb = open_kb(config)
-    for price in ("5", "6", "7"):
-        meal = sample_docs["meal"]
-        meal.write_text(meal.read_text("utf-8").replace("配送费3元", f"配送费{price}元").replace("配送费5元", f"配送费{price}元")
-                        .replace("配送费6元", f"配送费{price}元"), "utf-8")
+    original = sample_docs["meal"].read_text("utf-8")
+    for fee in ("3元", "5元", "6元", "8元"):
+        sample_docs["meal"].write_text(original.replace("配送费3元", f"配送费{fee}"), "utf-8")
         report = kb.ingest()
 
     gens = sorted(p.name for p in kb.layout.root.iterdir() if p.name.startswith("gen-"))
     assert gens == [f"gen-{report.generation - 1:06d}", f"gen-{report.generation:06d}"]
     assert kb.store.generations() == [report.generation - 1, report.generation]
     assert (kb.layout.root / "CURRENT").read_text("utf-8") == f"gen-{report.generation:06d}"
+
+
+class ReversedHashingEmbedder:
+    """Another 'model' of the same dimension: hashing vectors of the reversed text."""
+
+    name = "reversed-hashing-256"
+    dimension = 256
+
+    def embed(self, texts):
+        from bot.retrieval.embeddings import HashingEmbedder
+
+        return HashingEmbedder(256).embed([t[::-1] for t in texts])
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_after_first_batch(stage, done, total):
+    if stage == "embed":
+        raise Crash
+
+
+def test_rerun_after_a_crash_reuses_the_stored_vectors_of_the_same_model(config, open_kb, sample_docs, write_doc, tmp_path):
+    kb = open_kb(config)
+    kb.ingest()
+    write_doc(tmp_path / "knowledge", "rent-subsidy.md", "# 公租房租金补贴\n\n低保家庭租金补贴按月发放，每月10号前到账。\n")
+    with pytest.raises(Crash):
+        kb.ingester.run([Path("knowledge")], base=tmp_path, on_progress=crash_after_first_batch)
+    assert kb.layout.current() == 1
+
+    report = kb.ingest()
+
+    assert report.added == 1 and report.embedded == 0
+    assert kb.retriever.search("公租房租金补贴几号到账", 1)[0].source == "knowledge/rent-subsidy.md"
+
+
+def test_vectors_left_by_a_crashed_run_of_another_model_are_not_reused(config, sample_docs, write_doc, tmp_path):
+    from bot.app import build_knowledge
+    from bot.retrieval.ingest import indexed_text
+    from bot.settings import load_settings
+
+    settings = load_settings(config)
+    build_knowledge(settings).ingest()
+    write_doc(tmp_path / "knowledge", "rent-subsidy.md", "# 公租房租金补贴\n\n低保家庭租金补贴按月发放，每月10号前到账。\n")
+    with pytest.raises(Crash):  # the old model crashes half way through generation 2
+        build_knowledge(settings).ingester.run([Path("knowledge")], base=tmp_path, on_progress=crash_after_first_batch)
+    other = ReversedHashingEmbedder()
+    kb = build_knowledge(settings, embedder=other)  # the admin switches models and reruns
+
+    report = kb.ingest()
+
+    snapshot = kb.index.snapshot()
+    assert report.embedded == len(snapshot.entries)
+    expected = other.embed([indexed_text(e) for e in snapshot.entries])
+    assert np.allclose(snapshot.vectors, expected, atol=1e-5)

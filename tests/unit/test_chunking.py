@@ -177,3 +177,22 @@ def test_no_chunk_of_a_long_section_exceeds_chunk_chars(lengths, filler, chunk_c
     for sentence in sentences:
         if len(sentence) <= chunk_chars:  # only sentences longer than a chunk may be cut
             assert any(sentence in c.text for c in chunks)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    bodies=st.lists(st.integers(min_value=1, max_value=120), min_size=2, max_size=12),
+    heading=st.integers(min_value=2, max_value=20),
+    chunk_chars=st.integers(min_value=80, max_value=200),
+)
+def test_short_sibling_sections_merged_into_one_chunk_stay_within_chunk_chars(bodies, heading, chunk_chars):
+    numerals = "一二三四五六七八九十"
+    text = "".join(
+        f"{numerals[i % 10]}、{'补贴对象申请条件办理流程'[: heading % 12] or '说明'}{i}\n"
+        + ("本区户籍的重度残疾人每户每年补贴六百元整" * 10)[:n] + "。\n"
+        for i, n in enumerate(bodies)
+    )
+
+    chunks = split_document(text, chunk_chars=chunk_chars, overlap=0)
+
+    assert all(len(c.text) <= chunk_chars for c in chunks), [(len(c.text), c.section) for c in chunks]

@@ -98,6 +98,26 @@ def test_html_gives_title_meta_date_and_h1_h2_as_headings_without_scripts(tmp_pa
     assert "统计代码" not in doc.text and "首页" not in doc.text and "版权所有" not in doc.text
 
 
+def test_html_text_in_bare_divs_and_line_breaks_is_kept_in_order(tmp_path, write_doc):
+    html = """<html><head><title>关于做好2025年冬季供暖工作的通知</title></head><body>
+<div class="article"><h1>关于做好2025年冬季供暖工作的通知</h1>
+<div id="zoom">各社区居委会：<br>今年供暖期为11月15日至<b>次年3月15日</b>。<br>居民室温低于18℃可拨打热线反映。
+<p>附件：供热单位联系电话</p><div><span>联系人：王老师</span></div></div></div>
+<!-- 编辑备注：别删 --></body></html>"""
+    path = write_doc(tmp_path, "heating-notice.html", html)
+
+    lines = load_document(path).text.splitlines()
+
+    assert [line for line in lines if line] == [
+        "# 关于做好2025年冬季供暖工作的通知",
+        "各社区居委会：",
+        "今年供暖期为11月15日至次年3月15日。",
+        "居民室温低于18℃可拨打热线反映。",
+        "附件：供热单位联系电话",
+        "联系人：王老师",
+    ]
+
+
 def test_docx_heading_styles_become_markdown_headings_and_tables_become_rows(tmp_path):
     import docx
 

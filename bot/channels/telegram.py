@@ -1,0 +1,272 @@
+"""The Telegram channel: python-telegram-bot in, the core's Conversation, rendered Replies out.
+
+It runs inside an existing event loop (the web server's), as in python-telegram-bot's
+examples/customwebhookbot/starlettebot.py::
+
+    channel = TelegramChannel(conversation, token, settings.telegram, outbox=outbox,
+                              webhook_secret=os.environ.get(settings.telegram.webhook_secret_env, ""))
+    await channel.start()      # polling: starts polling; webhook: calls setWebhook
+    ...                        # serve the web app; in webhook mode its POST /telegram route answers
+                               # Response(status_code=await channel.process_webhook(
+                               #     await request.body(), request.headers.get(SECRET_HEADER)))
+    await channel.stop()
+
+Updates of different users are processed concurrently, those of one user in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import re
+import time
+import traceback
+from typing import Any, Awaitable, Callable, Protocol
+
+from telegram import BotCommand, CallbackQuery, Message, Update
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+
+from bot.channels.ratelimit import SLOW_DOWN, RateLimiter, Verdict
+from bot.channels.telegram_logs import redactor
+from bot.channels.telegram_outbox import OutboxDelivery, OutboxLike
+from bot.channels.telegram_render import MAX_TEXT, CallbackData, render, utf16_len
+from bot.channels.telegram_translate import CHANNEL, incoming_from_update
+from bot.core import texts
+from bot.core.messages import Incoming, Reply
+from bot.errors import ConfigError
+from bot.settings import TelegramSettings
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+COMMANDS = [("start", "开始使用"), ("report", "反映问题"), ("my", "我的工单"), ("cancel", "取消当前操作"), ("help", "帮助")]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+_TYPING_EVERY = 4.5  # seconds; Telegram shows "typing…" for five
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
+
+
+class ConversationLike(Protocol):
+    def handle(self, incoming: Incoming) -> list[Reply]: ...
+
+
+class TelegramChannel:
+    def __init__(self, conversation: ConversationLike, token: str, settings: TelegramSettings, *,
+                 outbox: OutboxLike | None = None, clock: Callable[[], float] = time.monotonic,
+                 webhook_secret: str = "", outbox_interval: float = 2.0, outbox_batch: int = 20,
+                 poll_timeout: float = 10.0, concurrent_updates: int = 64):
+        if not token:
+            raise ConfigError(f"the Telegram bot token is empty (set {settings.token_env})")
+        if settings.mode == "webhook":
+            if not settings.webhook_url:
+                raise ConfigError("telegram.mode is webhook but telegram.webhook_url is empty")
+            if not _SECRET_TOKEN.fullmatch(webhook_secret or ""):
+                raise ConfigError(f"webhook mode needs {settings.webhook_secret_env}: 1-256 of A-Z a-z 0-9 _ -")
+        self.conversation = conversation
+        self.settings = settings
+        self.outbox = outbox
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, clock=clock)
+        self.callbacks = CallbackData()
+        self.poll_timeout = poll_timeout
+        self.application: Application | None = None
+        self._token = token
+        self._webhook_secret = webhook_secret
+        self._concurrency = concurrent_updates
+        self._locks = _KeyedLocks()
+        self._delivery = OutboxDelivery(outbox, CHANNEL, self.send_reply, outbox_batch, outbox_interval) \
+            if outbox is not None else None
+        self._delivery_task: asyncio.Task | None = None
+        redactor.hide(token, webhook_secret)
+
+    # -- building and running ---------------------------------------------
+    def build_application(self) -> Application:
+        """Build the python-telegram-bot Application with this channel's handlers."""
+        redactor.install(__name__)  # before the Bot exists: it logs its URL, token included, at DEBUG
+        builder = Application.builder().token(self._token).concurrent_updates(self._concurrency)
+        if self.settings.base_url:
+            builder = builder.base_url(self.settings.base_url).base_file_url(file_url(self.settings.base_url))
+        if self.settings.mode == "webhook":
+            builder = builder.updater(None)  # the web server receives the updates
+        app = builder.post_init(self._post_init).post_stop(self._post_stop).build()
+        app.add_handler(CallbackQueryHandler(self._on_button))
+        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.StatusUpdate.ALL, self._on_message))
+        app.add_error_handler(self._on_error)
+        self.application = app
+        return app
+
+    async def start(self) -> None:
+        """Start inside the running event loop: polling, or register the webhook."""
+        app = self.application or self.build_application()
+        await app.initialize()
+        await self._post_init(app)  # run_polling() would call it; start() is its manual equivalent
+        await app.start()
+        if self.settings.mode == "webhook":
+            await app.bot.set_webhook(url=self.settings.webhook_url, secret_token=self._webhook_secret,
+                                      allowed_updates=ALLOWED_UPDATES)
+        else:
+            await app.updater.start_polling(timeout=self.poll_timeout, allowed_updates=ALLOWED_UPDATES)
+        log.info("telegram channel started (%s)", self.settings.mode)
+
+    async def stop(self) -> None:
+        """Stop polling, finish the updates in hand, and release the connections; the webhook stays set."""
+        app = self.application
+        if app is None:
+            return
+        await self._post_stop(app)
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    async def process_webhook(self, body: bytes | str | dict, secret_header: str | None) -> int:
+        """Queue one webhook update; return the HTTP status for Telegram."""
+        if self.settings.mode != "webhook":
+            return 404
+        if self.application is None:
+            return 503  # not started yet; Telegram retries
+        if not hmac.compare_digest((secret_header or "").encode(), self._webhook_secret.encode()):
+            return 403
+        try:
+            data = body if isinstance(body, dict) else json.loads(body)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            update = Update.de_json(data, self.application.bot)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("webhook body is not a Telegram update: %s", type(exc).__name__)
+            return 400
+        await self.application.update_queue.put(update)
+        return 200
+
+    async def _post_init(self, app: Application) -> None:
+        try:
+            await app.bot.set_my_commands([BotCommand(name, label) for name, label in COMMANDS])
+        except TelegramError as exc:
+            log.warning("could not set the command menu: %s", redactor.redact(str(exc)))
+        if self._delivery is not None and self._delivery_task is None:
+            self._delivery_task = asyncio.create_task(self._delivery.run_forever(), name="telegram-outbox")
+
+    async def _post_stop(self, app: Application) -> None:
+        task, self._delivery_task = self._delivery_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- handlers ------------------------------------------------------------
+    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        incoming = incoming_from_update(update)
+        if incoming is not None and update.effective_chat is not None:
+            await self._serve(update.effective_chat.id, incoming)
+
+    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        try:
+            await query.answer()  # stop the button's spinner whatever happens next
+        except BadRequest as exc:  # the query is too old; the press still counts
+            log.debug("could not answer a callback query: %s", exc)
+        incoming = incoming_from_update(update, self.callbacks.decode)
+        if incoming is not None and update.effective_chat is not None:
+            await self._serve(update.effective_chat.id, incoming, before=lambda: _show_choice(query))
+
+    async def _serve(self, chat_id: int, incoming: Incoming,
+                     before: Callable[[], Awaitable[None]] | None = None) -> None:
+        verdict = self.limiter.check(incoming.user_id)
+        if verdict is Verdict.DROP:
+            return
+        async with self._locks.hold(incoming.user_id):
+            if verdict is Verdict.WARN:  # queued behind the replies this user is still owed
+                await self._bot.send_message(chat_id=chat_id, text=SLOW_DOWN)
+                return
+            if before is not None:
+                await before()
+            first_typing = asyncio.create_task(self._chat_action(chat_id))
+            refresher = asyncio.create_task(self._keep_typing(chat_id))
+            try:
+                replies = await asyncio.to_thread(self.conversation.handle, incoming)
+            finally:
+                refresher.cancel()
+                await first_typing  # so that "typing…" cannot arrive after the answer
+            for reply in replies:
+                await self.send_reply(chat_id, reply)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        error = context.error
+        detail = "".join(traceback.format_exception(error)) if error is not None else "unknown error"
+        user = update.effective_user if isinstance(update, Update) else None
+        log.error("telegram update from user %s failed: %s", user.id if user else "-", redactor.redact(detail))
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            return
+        try:
+            await context.bot.send_message(chat_id=chat.id, text=texts.ERROR)
+        except TelegramError as exc:
+            log.warning("could not apologise in chat %s: %s", chat.id, redactor.redact(str(exc)))
+
+    # -- sending -------------------------------------------------------------
+    @property
+    def _bot(self):
+        return self.application.bot
+
+    async def send_reply(self, chat_id: int | str, reply: Reply) -> None:
+        """Send one Reply as plain text (no parse_mode, so no user text can inject markup)."""
+        for text, markup in render(reply, self.callbacks):
+            await self._bot.send_message(chat_id=chat_id, text=text, reply_markup=markup)
+
+    async def _chat_action(self, chat_id: int) -> None:
+        with contextlib.suppress(TelegramError):
+            await self._bot.send_chat_action(chat_id=chat_id, action=ChatAction.TYPING)
+
+    async def _keep_typing(self, chat_id: int) -> None:
+        while True:
+            await asyncio.sleep(_TYPING_EVERY)
+            await self._chat_action(chat_id)
+
+    async def deliver_outbox(self) -> int:
+        """Send the pending outbox rows of this channel and mark them sent; return how many were sent."""
+        if self._delivery is None or self.application is None:
+            return 0
+        return await self._delivery.deliver()
+
+
+async def _show_choice(query: CallbackQuery) -> None:
+    """Replace the pressed keyboard by the chosen label, so that old buttons cannot be pressed again."""
+    message = query.message
+    if not isinstance(message, Message) or not message.text:
+        return
+    keyboard = message.reply_markup.inline_keyboard if message.reply_markup else ()
+    label = next((b.text for row in keyboard for b in row if b.callback_data == query.data), "")
+    text = f"{message.text}\n\n（已选择：{label}）" if label else message.text
+    try:
+        await query.edit_message_text(text if utf16_len(text) <= MAX_TEXT else message.text)
+    except TelegramError as exc:  # too old to edit, or already edited by a double tap
+        log.debug("could not edit the pressed message: %s", exc)
+
+
+def file_url(base_url: str) -> str:
+    """The file URL of a Bot API server: ".../bot{token}" serves files at ".../file/bot{token}"."""
+    head, sep, tail = base_url.rpartition("/bot")
+    return f"{head}/file/bot{tail}" if sep else base_url
+
+
+class _KeyedLocks:
+    """One asyncio.Lock per user, forgotten when nobody holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, list[Any]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str):
+        entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[key]

@@ -1,0 +1,15 @@
+"""Alembic environment: migrations run on the connection the service hands in."""
+
+from alembic import context
+
+from bot.storage.db import Base
+from bot.storage import dialogue, outbox  # noqa: F401  (register tables)
+from bot.tickets import models  # noqa: F401
+
+target_metadata = Base.metadata
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through bot.storage.migrate.upgrade()")
+context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

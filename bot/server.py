@@ -1,0 +1,88 @@
+"""Run the service: the web server, Telegram (when a token is set) and the deadline watch, in one event loop.
+
+Follows python-telegram-bot's customwebhookbot/starlettebot.py: uvicorn serves
+the ASGI app while the Telegram Application runs beside it in the same loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+log = logging.getLogger("bot")
+
+
+def serve(settings) -> int:
+    return asyncio.run(_serve(settings))
+
+
+def build_app(service, telegram=None):
+    """The ASGI app with every HTTP route of the service."""
+    from fastapi import APIRouter, Request, Response
+
+    from bot.channels.web import create_web_app
+
+    routes = []
+    if telegram is not None and service.settings.telegram.mode == "webhook":
+        from bot.channels.telegram import SECRET_HEADER
+
+        router = APIRouter()
+
+        @router.post("/telegram")
+        async def telegram_webhook(request: Request) -> Response:
+            status = await telegram.process_webhook(await request.body(), request.headers.get(SECRET_HEADER))
+            return Response(status_code=status)
+
+        routes.append(router)
+
+    def health() -> dict:
+        snap = service.knowledge.index.snapshot()
+        return {"index_generation": snap.generation if snap else None,
+                "passages": len(snap.entries) if snap else 0}
+
+    return create_web_app(service.conversation, service.settings.web, service.outbox, extra_routes=routes,
+                          health=health)
+
+
+async def _serve(settings) -> int:
+    import uvicorn
+
+    from bot.app import build_service
+
+    service = build_service(settings)
+    report = await asyncio.to_thread(service.knowledge.ensure_ingested)
+    if report is not None:
+        log.info("sample knowledge ingested: %s", report.summary())
+    telegram = None
+    token = os.environ.get(settings.telegram.token_env, "").strip()
+    if token:
+        from bot.channels.telegram import TelegramChannel
+
+        telegram = TelegramChannel(service.conversation, token, settings.telegram, outbox=service.outbox,
+                                   webhook_secret=os.environ.get(settings.telegram.webhook_secret_env, ""))
+    app = build_app(service, telegram)
+    config = uvicorn.Config(app, host=settings.web.host, port=settings.web.port, log_level="warning",
+                            lifespan="off")
+    server = uvicorn.Server(config)
+    url = f"http://{settings.web.host}:{settings.web.port}/"
+    if telegram is None:
+        log.info("no Telegram token in $%s: running the web channel alone at %s", settings.telegram.token_env, url)
+    else:
+        await telegram.start()
+        log.info("Telegram (%s) and the web channel at %s are running", settings.telegram.mode, url)
+    watch = asyncio.create_task(service.watch.run(settings.tickets.check_interval_seconds))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        except NotImplementedError:  # pragma: no cover - not on this platform
+            pass
+    try:
+        await server.serve()
+    finally:
+        watch.cancel()
+        if telegram is not None:
+            await telegram.stop()
+    return 0

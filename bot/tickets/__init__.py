@@ -1,0 +1,1 @@
+"""Tickets for grid workers: organisation, routing, lifecycle, deadlines, notifications, statistics."""

@@ -1,0 +1,97 @@
+"""Deadline watch: remind before a deadline, escalate once when it passes, close unrated tickets.
+
+Each tick works from what is stored (``reminded_at``, ``escalated_at``), not
+from timers in memory, so after a restart, or a clock jump of hours, it catches
+up in one tick and never escalates the same ticket twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from bot.tickets.lifecycle import TransitionError
+from bot.tickets.models import Ticket
+from bot.tickets.store import SYSTEM, TicketStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TickReport:
+    reminded: int = 0
+    escalated: int = 0
+    closed: int = 0
+    erased: int = 0
+
+
+class DeadlineWatch:
+    def __init__(self, store: TicketStore, remind_before: timedelta = timedelta(minutes=30),
+                 auto_close_after: timedelta = timedelta(days=7), retention: timedelta | None = None):
+        self.store = store
+        self.remind_before = remind_before
+        self.auto_close_after = auto_close_after
+        self.retention = retention
+
+    def tick(self) -> TickReport:
+        now = self.store.clock()
+        report = TickReport()
+        sessions = self.store.sessions
+        with sessions() as s:
+            waiting = list(s.scalars(select(Ticket.id).where(
+                Ticket.status.in_(("new", "assigned")), Ticket.reminded_at.is_(None), Ticket.escalated_at.is_(None),
+                Ticket.dispatch_due <= now + self.remind_before, Ticket.dispatch_due > now)))
+            overdue = list(s.scalars(select(Ticket.id).where(
+                Ticket.status.in_(("new", "assigned")), Ticket.escalated_at.is_(None), Ticket.dispatch_due <= now)))
+            late_feedback = list(s.scalars(select(Ticket.id).where(
+                Ticket.status == "accepted", Ticket.escalated_at.is_(None), Ticket.feedback_due <= now)))
+            unrated = list(s.scalars(select(Ticket.id).where(
+                Ticket.status == "resolved", Ticket.resolved_at <= now - self.auto_close_after)))
+        for ticket_id in waiting:
+            if self._claim(ticket_id, "reminded_at", now):
+                self.store.add_event(ticket_id, SYSTEM, "remind", "派单时限将到")
+                report.reminded += 1
+        for ticket_id in overdue + late_feedback:
+            if self._claim(ticket_id, "escalated_at", now):  # once only, even across processes
+                self.store.add_event(ticket_id, SYSTEM, "escalate", "超时，已上报社区负责人")
+                report.escalated += 1
+        for ticket_id in unrated:
+            try:
+                self.store.transition(ticket_id, "close", SYSTEM, note="居民未评价，自动办结", expected="resolved")
+                report.closed += 1
+            except TransitionError:
+                pass  # rated meanwhile
+        if self.retention is not None:
+            report.erased = self.erase_personal_data(now - self.retention)
+        if report.reminded or report.escalated or report.closed or report.erased:
+            log.info("deadline tick: %s", report)
+        return report
+
+    def _claim(self, ticket_id: str, column: str, now) -> bool:
+        with self.store.sessions.begin() as s:
+            result = s.execute(update(Ticket).where(Ticket.id == ticket_id, getattr(Ticket, column).is_(None))
+                               .values({column: now}))
+            return result.rowcount == 1
+
+    def erase_personal_data(self, closed_before) -> int:
+        """Blank phone, exact place, photos and location of tickets closed long ago; statistics stay."""
+        with self.store.sessions.begin() as s:
+            result = s.execute(update(Ticket).where(
+                Ticket.status.in_(("closed", "cancelled", "merged")), Ticket.personal_erased.is_(False),
+                Ticket.closed_at.is_not(None), Ticket.closed_at <= closed_before,
+            ).values(phone="", place="", building_id=None, photos=[], latitude=None, longitude=None,
+                     contact_time="", description="（个人信息已按保存期限删除）", personal_erased=True))
+            return result.rowcount or 0
+
+    async def run(self, interval_s: float = 60.0) -> None:
+        """Tick forever (in the service's event loop, the work in a thread)."""
+        while True:
+            try:
+                await asyncio.to_thread(self.tick)
+            except Exception:
+                log.exception("deadline tick failed; retrying next interval")
+            await asyncio.sleep(interval_s)

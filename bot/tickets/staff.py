@@ -1,0 +1,186 @@
+"""Staff: one-time invite codes, binding a chat account to a role, and the staff's chat commands."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from bot.core import texts
+from bot.core.messages import Incoming, Reply
+from bot.errors import BotError
+from bot.tickets.lifecycle import STATUS_LABELS, PermissionDenied, TicketNotFound, TransitionError
+from bot.tickets.models import Invite, Staff
+from bot.tickets.notifications import ticket_card, worker_buttons
+from bot.tickets.sla import as_utc, local
+from bot.tickets.store import Actor, TicketStore, can_see_personal_data, can_view
+
+log = logging.getLogger(__name__)
+ROLES = ("worker", "supervisor", "admin")
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and typed
+STAFF_COMMANDS = ("/bind", "/tickets", "/ticket")
+
+
+class InviteError(BotError):
+    """An invite code that is wrong, used or expired."""
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+class StaffDirectory:
+    def __init__(self, store: TicketStore):
+        self.store = store
+
+    def create_invite(self, role: str, grids: list[str] | None = None, community: str | None = None,
+                      name: str = "", ttl_hours: float = 72, created_by: str = "admin") -> str:
+        """Create a one-time invite; return the code (shown once, stored only as a hash)."""
+        if role not in ROLES:
+            raise InviteError(f"未知角色 {role}，可选：{', '.join(ROLES)}")
+        org = self.store.org
+        for grid in grids or []:
+            if grid not in org.grids:
+                raise InviteError(f"未知网格 {grid}")
+        if role == "worker" and not grids:
+            raise InviteError("网格员邀请需要指定网格（--grid）")
+        if role == "supervisor":
+            if not community or community not in org.communities:
+                raise InviteError("社区负责人邀请需要指定已有的社区（--community）")
+        code = "".join(secrets.choice(_ALPHABET) for _ in range(10))
+        with self.store.sessions.begin() as s:
+            s.add(Invite(code_hash=_hash(code), role=role, name=name, grids=list(grids or []), community=community,
+                         expires_at=self.store.clock() + timedelta(hours=ttl_hours), created_by=created_by))
+        return code
+
+    def bind(self, code: str, channel: str, user_id: str, display_name: str = "") -> Staff:
+        """Turn a valid, unused, unexpired code into a staff account for this chat user."""
+        now = self.store.clock()
+        with self.store.sessions.begin() as s:
+            invite = s.scalars(select(Invite).where(Invite.code_hash == _hash(code))).first()
+            if invite is None:
+                raise InviteError("邀请码不正确。")
+            if invite.used_at is not None:
+                raise InviteError("这个邀请码已经用过了。")
+            if as_utc(invite.expires_at) < now:
+                raise InviteError("这个邀请码已过期，请联系管理员重新生成。")
+            claimed = s.execute(update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None))
+                                .values(used_at=now))
+            if claimed.rowcount != 1:
+                raise InviteError("这个邀请码已经用过了。")
+            staff = s.scalars(select(Staff).where(Staff.channel == channel, Staff.user_id == user_id)).first()
+            if staff is None:
+                staff = Staff(name=invite.name or display_name or f"{channel}:{user_id}", role=invite.role,
+                              channel=channel, user_id=user_id, grids=list(invite.grids or []),
+                              community=invite.community, created_at=now)
+                s.add(staff)
+            else:
+                staff.role, staff.grids, staff.community = invite.role, list(invite.grids or []), invite.community
+            s.flush()
+            invite.used_by = staff.id
+            s.expunge(staff)
+        log.info("staff %s bound as %s", staff.id, staff.role)
+        return staff
+
+    def find(self, channel: str, user_id: str) -> Staff | None:
+        with self.store.sessions() as s:
+            staff = s.scalars(select(Staff).where(Staff.channel == channel, Staff.user_id == user_id)).first()
+            if staff is not None:
+                s.expunge(staff)
+            return staff
+
+
+class StaffChat:
+    """Staff commands and ticket buttons in the chat (implements core.conversation.StaffCommands)."""
+
+    def __init__(self, directory: StaffDirectory):
+        self.directory = directory
+        self.store = directory.store
+
+    def handle(self, incoming: Incoming, state) -> list[Reply] | None:
+        """Replies for a staff command, ticket button or pending resolution note; None otherwise."""
+        text = (incoming.text or "").strip()
+        command = text.split()[0].split("@")[0].lower() if text.startswith("/") else ""
+        button = incoming.button or ""
+        if command == "/bind":
+            return self._bind(incoming, text)
+        staff = self.directory.find(incoming.channel, incoming.user_id)
+        if staff is None:
+            if command in STAFF_COMMANDS or button.startswith("t:"):
+                log.warning("staff command refused for non-staff %s/%s", incoming.channel, incoming.user_id)
+                return [Reply(texts.STAFF_ONLY, intent="command")]
+            return None
+        actor = Actor.of(staff)
+        try:
+            if command == "/tickets":
+                return self._list(actor)
+            if command == "/ticket":
+                parts = text.split()
+                return self._show(actor, parts[1]) if len(parts) > 1 else [Reply("用法：/ticket 工单号", intent="staff")]
+            if button.startswith("t:"):
+                return self._button(actor, state, button)
+            pending = state.data.get("resolving")
+            if pending and text and not text.startswith("/"):
+                return self._resolve(actor, state, pending, text)
+        except (TransitionError, PermissionDenied, TicketNotFound) as exc:
+            return [Reply(str(exc), intent="staff")]
+        return None
+
+    def _bind(self, incoming: Incoming, text: str) -> list[Reply]:
+        parts = text.split()
+        if len(parts) < 2:
+            return [Reply("用法：/bind 邀请码", intent="staff")]
+        try:
+            staff = self.directory.bind(parts[1], incoming.channel, incoming.user_id, incoming.display_name)
+        except BotError as exc:
+            log.warning("failed /bind from %s/%s: %s", incoming.channel, incoming.user_id, exc)
+            return [Reply(str(exc), intent="staff")]
+        role = {"worker": "网格员", "supervisor": "社区负责人", "admin": "管理员"}[staff.role]
+        return [Reply(f"绑定成功，您的身份是{role}。发送 /tickets 查看工单。", intent="staff")]
+
+    def _list(self, actor: Actor) -> list[Reply]:
+        tickets = self.store.visible_to(actor)
+        if not tickets:
+            return [Reply("目前没有待处理的工单。", intent="staff")]
+        lines = ["待处理工单（按时限排序）："]
+        for t in tickets[:30]:
+            lines.append(f"· {t.id} {t.category} {STATUS_LABELS.get(t.status, t.status)} 时限 {local(t.dispatch_due)}")
+        lines.append("发送 /ticket 工单号 查看详情。")
+        return [Reply("\n".join(lines), intent="staff")]
+
+    def _show(self, actor: Actor, ticket_id: str) -> list[Reply]:
+        ticket = self.store.get(ticket_id.upper())
+        if not can_view(actor, ticket):
+            raise TicketNotFound(f"没有找到工单 {ticket_id}")  # do not reveal that it exists
+        card = ticket_card(ticket, can_see_personal_data(actor, ticket))
+        history = "\n".join(f"{local(e.at)} {e.action} {e.note[:40]}" for e in self.store.events(ticket.id)[-8:])
+        buttons = worker_buttons(ticket) if ticket.assignee_id == actor.staff_id else []
+        return [Reply(f"{card}\n状态：{STATUS_LABELS.get(ticket.status)}\n—— 记录 ——\n{history}", buttons, intent="staff",
+                      ticket_id=ticket.id)]
+
+    def _button(self, actor: Actor, state, payload: str) -> list[Reply]:
+        _, action, ticket_id = (payload.split(":", 2) + ["", ""])[:3]
+        ticket = self.store.get(ticket_id)
+        if not can_view(actor, ticket):
+            raise TicketNotFound(f"没有找到工单 {ticket_id}")
+        if action == "accept":
+            self.store.transition(ticket_id, "accept", actor, note="已联系居民")
+            return [Reply(f"已接单 {ticket_id}。处理完成后请点“办结反馈”。", [*worker_buttons(self.store.get(ticket_id))],
+                          intent="staff", ticket_id=ticket_id)]
+        if action == "resolve":
+            if ticket.status != "accepted":
+                raise TransitionError("请先接单，再办结反馈。")
+            state.data["resolving"] = ticket_id
+            return [Reply(f"请用一句话说明工单 {ticket_id} 是怎么处理的（会发给居民）：", intent="staff", ticket_id=ticket_id)]
+        if action == "handback":
+            self.store.transition(ticket_id, "hand_back", actor, note="网格员退回")
+            return [Reply(f"已退回 {ticket_id}，社区负责人会重新派单。", intent="staff", ticket_id=ticket_id)]
+        return [Reply("这个按钮已经过期了。", intent="staff")]
+
+    def _resolve(self, actor: Actor, state, ticket_id: str, note: str) -> list[Reply]:
+        state.data.pop("resolving", None)
+        self.store.transition(ticket_id, "resolve", actor, note=note[:1000])
+        return [Reply(f"已办结反馈 {ticket_id}，已请居民确认评价。", intent="staff", ticket_id=ticket_id)]

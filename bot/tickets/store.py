@@ -1,0 +1,255 @@
+"""The ticket store: filing, routing, every state change as an event, and queries.
+
+Every transition is one conditional UPDATE (``WHERE status = :expected``), so
+two workers pressing "accept" at the same moment cannot both win, on SQLite or
+PostgreSQL, in one process or several.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.core.ports import TicketDraft, TicketInfo
+from bot.core.privacy import mask
+from bot.tickets.lifecycle import OPEN_STATES, STATUS_LABELS, PermissionDenied, TicketNotFound, TransitionError, target
+from bot.tickets.models import Staff, Ticket, TicketEvent
+from bot.tickets.organisation import Organisation
+from bot.tickets.sla import SHANGHAI, SlaPolicy, as_utc, utcnow
+
+log = logging.getLogger(__name__)
+DUPLICATE_WINDOW = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a resident (channel, user id), a staff member, or the system."""
+
+    kind: str  # resident | staff | system
+    staff_id: int | None = None
+    role: str = ""
+    grids: tuple[str, ...] = ()
+    community: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"staff:{self.staff_id}" if self.kind == "staff" else self.kind
+
+    @classmethod
+    def of(cls, staff: Staff) -> "Actor":
+        return cls("staff", staff.id, staff.role, tuple(staff.grids or ()), staff.community)
+
+
+SYSTEM = Actor("system")
+RESIDENT = Actor("resident")
+
+
+class TicketStore:
+    def __init__(self, sessions: sessionmaker[Session], org: Organisation, sla: SlaPolicy | None = None,
+                 clock: Callable[[], datetime] = utcnow):
+        self.sessions = sessions
+        self.org = org
+        self.sla = sla or SlaPolicy.default()
+        self.clock = clock
+        self.listeners: list[Callable[[str, str, Actor], None]] = []  # (ticket id, action, actor)
+
+    # -- filing --------------------------------------------------------------
+    def file(self, draft: TicketDraft) -> tuple[Ticket, bool]:
+        """Create a ticket and route it; or link to the resident's open ticket on the same problem."""
+        now = self.clock()
+        with self.sessions.begin() as s:
+            same = s.scalars(
+                select(Ticket).where(Ticket.channel == draft.channel, Ticket.user_id == draft.user_id,
+                                     Ticket.category == draft.category, Ticket.status.in_(OPEN_STATES),
+                                     Ticket.created_at >= now - DUPLICATE_WINDOW)
+                .order_by(Ticket.created_at.desc())
+            ).first()
+            if same is not None and (same.building_id == draft.building_id or not draft.building_id):
+                s.add(TicketEvent(ticket_id=same.id, at=now, actor="resident", action="resident_added",
+                                  note=draft.description[:1000]))
+                if draft.photos:
+                    same.photos = list(same.photos or []) + draft.photos
+                s.flush()
+                s.expunge(same)
+                return same, True
+        community = self.org.community_of_grid(draft.grid_id)
+        deadlines = self.sla.deadlines(draft.sla_class, now)
+        for _ in range(5):
+            ticket = Ticket(
+                id=_new_id(now), channel=draft.channel, user_id=draft.user_id, kind=draft.kind,
+                category=draft.category or "其他", sla_class=draft.sla_class, urgent=draft.urgent,
+                description=draft.description, place=draft.place, building_id=draft.building_id,
+                grid_id=draft.grid_id, community_id=community.id if community else None, phone=draft.phone,
+                contact_time=draft.contact_time, photos=list(draft.photos), latitude=draft.latitude,
+                longitude=draft.longitude, status="new", created_at=now, dispatch_due=deadlines.dispatch,
+                feedback_due=deadlines.feedback,
+            )
+            try:
+                with self.sessions.begin() as s:
+                    s.add(ticket)
+                    s.add(TicketEvent(ticket_id=ticket.id, at=now, actor="resident", action="filed", to_status="new",
+                                      note=f"{ticket.category} {mask(ticket.place)}"))
+                break
+            except IntegrityError:
+                continue  # an id collision: draw another
+        else:  # pragma: no cover - five collisions of a random id in a row
+            raise RuntimeError("could not allocate a ticket id")
+        log.info("ticket %s filed: %s", ticket.id, mask(f"{ticket.category} @ {ticket.place}"))
+        self._emit(ticket.id, "filed", RESIDENT)
+        self.route(ticket.id)
+        return self.get(ticket.id), False
+
+    def route(self, ticket_id: str) -> Staff | None:
+        """Assign to the least-loaded on-duty worker of the ticket's grid; else leave it for the supervisor."""
+        with self.sessions() as s:
+            ticket = s.get(Ticket, ticket_id)
+            if ticket is None or ticket.status != "new":
+                return None
+            worker = self._pick_worker(s, ticket.grid_id) if ticket.grid_id else None
+        if worker is None:
+            self._emit(ticket_id, "unrouted", SYSTEM)
+            return None
+        self.transition(ticket_id, "assign", SYSTEM, assignee_id=worker.id, note=f"派给 {worker.name}")
+        return worker
+
+    def _pick_worker(self, s: Session, grid_id: str) -> Staff | None:
+        workers = [w for w in s.scalars(select(Staff).where(Staff.role == "worker", Staff.on_duty.is_(True)))
+                   if grid_id in (w.grids or [])]
+        if not workers:
+            return None
+        loads = dict(s.execute(
+            select(Ticket.assignee_id, func.count()).where(Ticket.status.in_(("assigned", "accepted")))
+            .group_by(Ticket.assignee_id)).all())
+        return min(workers, key=lambda w: (loads.get(w.id, 0), w.id))
+
+    # -- transitions -----------------------------------------------------------
+    def transition(self, ticket_id: str, action: str, actor: Actor, note: str = "", assignee_id: int | None = None,
+                   expected: str | None = None, **fields) -> Ticket:
+        """Apply one action atomically; TransitionError when the state does not allow it (or changed meanwhile)."""
+        now = self.clock()
+        with self.sessions.begin() as s:
+            ticket = s.get(Ticket, ticket_id)
+            if ticket is None:
+                raise TicketNotFound(f"没有找到工单 {ticket_id}")
+            current = expected or ticket.status
+            to_state = target(action, current)
+            values = dict(fields)
+            values.update(status=to_state, version=Ticket.version + 1)
+            if action == "assign":
+                values["assignee_id"] = assignee_id
+            elif action == "accept":
+                values["accepted_at"] = now
+            elif action == "resolve":
+                values.update(resolved_at=now, resolution_note=note)
+            elif action == "close":
+                values["closed_at"] = now
+            elif action == "hand_back":
+                values["assignee_id"] = None
+            elif action == "reopen":
+                values.update(reopen_count=Ticket.reopen_count + 1, resolved_at=None, closed_at=None)
+            condition = [Ticket.id == ticket_id, Ticket.status == current]
+            if action in ("accept", "resolve", "hand_back") and actor.kind == "staff" and actor.role == "worker":
+                condition.append(Ticket.assignee_id == actor.staff_id)  # only the assignee acts on it
+            result = s.execute(update(Ticket).where(*condition).values(**values))
+            if result.rowcount != 1:
+                s.rollback()
+                fresh = self.get(ticket_id)
+                if fresh.status != current:
+                    raise TransitionError(f"工单已是“{STATUS_LABELS.get(fresh.status, fresh.status)}”状态，可能已被其他人处理。")
+                raise PermissionDenied("只有被指派的网格员可以处理这张工单。")
+            s.add(TicketEvent(ticket_id=ticket_id, at=now, actor=actor.label, action=action, from_status=current,
+                              to_status=to_state, note=note[:2000]))
+        self._emit(ticket_id, action, actor)
+        return self.get(ticket_id)
+
+    def add_event(self, ticket_id: str, actor: Actor, action: str, note: str = "", **fields) -> None:
+        """Record something that does not change the state (reminder, escalation, comment)."""
+        with self.sessions.begin() as s:
+            if fields:
+                s.execute(update(Ticket).where(Ticket.id == ticket_id).values(**fields))
+            s.add(TicketEvent(ticket_id=ticket_id, at=self.clock(), actor=actor.label, action=action, note=note))
+        self._emit(ticket_id, action, actor)
+
+    # -- queries -----------------------------------------------------------------
+    def get(self, ticket_id: str) -> Ticket:
+        with self.sessions() as s:
+            ticket = s.get(Ticket, ticket_id)
+            if ticket is None:
+                raise TicketNotFound(f"没有找到工单 {ticket_id}")
+            s.expunge(ticket)
+            return ticket
+
+    def events(self, ticket_id: str) -> list[TicketEvent]:
+        with self.sessions() as s:
+            rows = list(s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)))
+            for r in rows:
+                s.expunge(r)
+            return rows
+
+    def of_resident(self, channel: str, user_id: str, limit: int = 20) -> list[Ticket]:
+        with self.sessions() as s:
+            rows = list(s.scalars(select(Ticket).where(Ticket.channel == channel, Ticket.user_id == user_id)
+                                  .order_by(Ticket.created_at.desc()).limit(limit)))
+            for r in rows:
+                s.expunge(r)
+            return rows
+
+    def visible_to(self, actor: Actor, include_closed: bool = False, limit: int = 200) -> list[Ticket]:
+        """Tickets a staff member may see, soonest deadline first."""
+        with self.sessions() as s:
+            query = select(Ticket)
+            if not include_closed:
+                query = query.where(Ticket.status.in_(OPEN_STATES))
+            if actor.role == "worker":
+                query = query.where((Ticket.assignee_id == actor.staff_id) | (Ticket.grid_id.in_(actor.grids or ("",))))
+            elif actor.role == "supervisor":
+                query = query.where(Ticket.community_id == actor.community)
+            elif actor.role != "admin":
+                return []
+            rows = list(s.scalars(query.order_by(Ticket.dispatch_due).limit(limit)))
+            for r in rows:
+                s.expunge(r)
+            return rows
+
+    def _emit(self, ticket_id: str, action: str, actor: Actor) -> None:
+        for listener in self.listeners:
+            try:
+                listener(ticket_id, action, actor)
+            except Exception:  # a failed notification must not undo a committed change
+                log.exception("ticket listener failed for %s %s", ticket_id, action)
+
+
+def can_view(actor: Actor, ticket: Ticket) -> bool:
+    if actor.role == "admin":
+        return True
+    if actor.role == "supervisor":
+        return ticket.community_id is not None and ticket.community_id == actor.community
+    if actor.role == "worker":
+        return ticket.assignee_id == actor.staff_id or (ticket.grid_id is not None and ticket.grid_id in actor.grids)
+    return False
+
+
+def can_see_personal_data(actor: Actor, ticket: Ticket) -> bool:
+    """Phone and exact address: the assigned worker, the community's supervisor, admins."""
+    if actor.role == "admin":
+        return True
+    if actor.role == "supervisor":
+        return ticket.community_id is not None and ticket.community_id == actor.community
+    return actor.role == "worker" and ticket.assignee_id == actor.staff_id
+
+
+def to_info(ticket: Ticket, linked: bool = False) -> TicketInfo:
+    return TicketInfo(ticket.id, ticket.status, ticket.category, ticket.description[:80], ticket.place,
+                      as_utc(ticket.created_at).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+                      STATUS_LABELS.get(ticket.status, ticket.status), ticket.resolution_note or "", linked)
+
+
+def _new_id(now: datetime) -> str:
+    return "T" + as_utc(now).astimezone(SHANGHAI).strftime("%y%m%d") + f"{secrets.randbelow(10**5):05d}"
