@@ -101,7 +101,8 @@ def main() -> int:
     parser.add_argument("--offtopic", type=Path, default=ROOT / "bench/data/offtopic.jsonl")
     parser.add_argument("--chunk-chars", type=int, default=420)
     parser.add_argument("--overlap", type=int, default=60)
-    parser.add_argument("--dense-weight", type=float, default=None, help="override knowledge.dense_weight")
+    parser.add_argument("--dense-weight", type=float, default=None,
+                        help="a fixed dense weight instead of the adaptive one (for comparison)")
     parser.add_argument("--min-relevance", type=float, default=None, help="override knowledge.min_relevance")
     parser.add_argument("--no-baselines", action="store_true", help="measure the project's retriever only")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object with every figure")
@@ -114,7 +115,7 @@ def main() -> int:
     from bot.settings import load_settings
 
     project = load_settings(ROOT / "config.toml").knowledge
-    weight = project.dense_weight if args.dense_weight is None else args.dense_weight
+    weight = args.dense_weight
     threshold = project.min_relevance if args.min_relevance is None else args.min_relevance
 
     tag = hashlib.sha1(f"{args.corpus.resolve()}|{args.laws.resolve()}|{args.chunk_chars}|{args.overlap}".encode()).hexdigest()[:10]
@@ -180,7 +181,7 @@ def main() -> int:
 
     figures = dict(results["project"])
     figures.update(ingest_chunks_per_s=ingest_rate, peak_rss_mb=round(peak_rss_mb(), 1), n=len(questions),
-                   chunks=report.chunks, dense_weight=weight)
+                   chunks=report.chunks, dense_weight=weight if weight is not None else "adaptive")
     for name, values in results.items():
         if name != "project":
             figures[name] = values

@@ -30,8 +30,7 @@ class KnowledgeSettings(_Section):
     chunk_chars: int = Field(420, ge=80, le=2000, description="Target chunk length in characters.")
     chunk_overlap: int = Field(60, ge=0, le=500, description="Characters repeated between neighbouring chunks of one section.")
     top_k: int = Field(5, ge=1, le=50, description="Hits returned by a search.")
-    min_relevance: float = Field(0.5, description="Hits below this relevance are dropped; nothing left means 'not covered'.")
-    dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of the dense half in score fusion (BM25 gets the rest).")
+    min_relevance: float = Field(0.5, ge=0.0, le=1.0, description="Hits below this relevance (0..1) are dropped; nothing left means 'not covered'.")
     dense_search: str = Field("exact", pattern="^(exact|hnsw)$", description="exact: brute-force cosine over all vectors; hnsw: Chroma's approximate index.")
     ingest_on_start: bool = Field(True, description="Ingest docs_dir when the service starts with an empty index.")
 

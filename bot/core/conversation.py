@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from contextlib import contextmanager
 from typing import Protocol, Sequence
 
 from bot.core import texts
@@ -42,12 +44,18 @@ class Conversation:
         self.desk = desk
         self.emergency_numbers = emergency_numbers
         self.staff = staff
+        self._locks = _UserLocks()
 
     def handle(self, incoming: Incoming) -> list[Reply]:
-        """Answer one message; dialogue state is loaded and saved around it."""
-        state = self.dialogues.load(incoming.channel, incoming.user_id)
-        replies = self._dispatch(incoming, state)
-        self.dialogues.save(state)
+        """Answer one message; dialogue state is loaded and saved around it.
+
+        Messages of one user are handled one at a time (two browser tabs must not
+        overwrite each other's dialogue state); different users run in parallel.
+        """
+        with self._locks.hold((incoming.channel, incoming.user_id)):
+            state = self.dialogues.load(incoming.channel, incoming.user_id)
+            replies = self._dispatch(incoming, state)
+            self.dialogues.save(state)
         log.info("%s/%s %s -> %s", incoming.channel, incoming.user_id, incoming.kind,
                  ",".join(r.intent or "-" for r in replies))
         return replies
@@ -219,6 +227,30 @@ class Conversation:
             return [Reply(f"谢谢您的评价（{stars}分），工单 {info.id} 已办结。", intent="rating", ticket_id=info.id)]
         return [Reply(f"很抱歉问题没有解决好。工单 {info.id} 已重新打开，网格员会再次联系您。", intent="rating",
                       ticket_id=info.id)]
+
+
+class _UserLocks:
+    """One lock per user, created on demand and dropped when nobody holds it."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, key: tuple[str, str]):
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        with lock:
+            try:
+                yield
+            finally:
+                with self._guard:
+                    lock, users = self._locks[key]
+                    if users <= 1:
+                        del self._locks[key]
+                    else:
+                        self._locks[key] = (lock, users - 1)
 
 
 def _replace_text(incoming: Incoming, text: str, button: str | None | bool = False) -> Incoming:

@@ -47,6 +47,9 @@ class MaskingFilter(logging.Filter):
         masked = mask(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # tracebacks quote the values being processed: mask them as well
+            record.exc_text = mask(logging.Formatter().formatException(record.exc_info))
         return True
 
 

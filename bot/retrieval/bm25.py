@@ -54,16 +54,15 @@ class BM25Index:
         mult = np.fromiter(counts.values(), dtype=np.float32)
         return np.asarray(self.weights[rows].T @ mult).ravel()
 
-    def coverage(self, query_tokens: Sequence[str], column: int) -> float:
-        """Share of the query's IDF mass whose terms occur in one chunk (0..1)."""
-        total = matched = 0.0
-        for term in set(query_tokens):
-            idx = self.vocabulary.get(term)
-            weight = float(self.idf[idx]) if idx is not None else float(self.idf.max(initial=1.0))
-            total += weight
-            if idx is not None and self.weights[idx, column] > 0:
-                matched += weight
-        return matched / total if total else 0.0
+    def query_mass(self, query_tokens: Sequence[str]) -> float:
+        """The IDF mass of the query's distinct words; an unknown word counts as the rarest word.
+
+        A chunk's BM25 score divided by this says how much of the query it matches,
+        comparable across queries of any length.
+        """
+        rarest = float(self.idf.max(initial=1.0))
+        return sum(float(self.idf[self.vocabulary[t]]) if t in self.vocabulary else rarest
+                   for t in set(query_tokens))
 
     def save(self, path: Path) -> None:
         sparse.save_npz(path.with_suffix(".npz"), self.weights)

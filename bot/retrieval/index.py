@@ -29,6 +29,15 @@ class Snapshot:
     embedder: str
     files: dict[str, dict]
 
+    @property
+    def position(self) -> dict[str, int]:
+        """Row of each chunk id (built on first use; hnsw mode only needs it)."""
+        cached = self.__dict__.get("_position")
+        if cached is None:
+            cached = {e["id"]: i for i, e in enumerate(self.entries)}
+            object.__setattr__(self, "_position", cached)
+        return cached
+
 
 class KnowledgeIndex:
     def __init__(self, layout: IndexLayout, store: ChromaVectors, load_vectors: bool = True):

@@ -22,7 +22,7 @@ import numpy as np
 
 from bot.errors import BotError, IndexError_, LoadError
 from bot.retrieval.bm25 import BM25Index
-from bot.retrieval.chunking import split_document
+from bot.retrieval.chunking import CHUNKER_VERSION, split_document
 from bot.retrieval.embeddings import Embedder
 from bot.retrieval.layout import BM25, CHUNKS, MANIFEST, IndexLayout
 from bot.retrieval.loaders import SUPPORTED_SUFFIXES, load_document
@@ -98,6 +98,9 @@ class Ingester:
         self.chunk_chars = chunk_chars
         self.overlap = overlap
 
+    def _chunking(self) -> dict:
+        return {"chars": self.chunk_chars, "overlap": self.overlap, "version": CHUNKER_VERSION}
+
     def run(self, paths: Iterable[Path], base: Path, progress: bool | None = None,
             on_progress: Callable[[str, int, int], None] | None = None) -> IngestReport:
         """Ingest the given files and folders; hold the ingest lock while doing it."""
@@ -123,6 +126,11 @@ class Ingester:
                 current_for_vectors = None
             else:
                 current_for_vectors = current
+            if manifest.get("chunking") != self._chunking():
+                # new chunk sizes or a new chunker: every file is split again; vectors of
+                # chunks whose text did not change are still reused by id
+                log.warning("chunking changed: every file is split again")
+                old_files = {k: {**v, "sha256": None} for k, v in old_files.items()}
         else:
             current_for_vectors = None
         found, roots, problems = discover(paths, base)
@@ -216,7 +224,7 @@ class Ingester:
         if extra:
             self.vectors.delete_ids(generation, sorted(extra))
         bm25 = BM25Index.build([tokenize(indexed_text(e)) for e in entries])
-        manifest = {"generation": generation, "embedder": self.embedder.name,
+        manifest = {"generation": generation, "embedder": self.embedder.name, "chunking": self._chunking(),
                     "dimension": self.embedder.dimension, "created": _now(), "files": files}
         self.layout.publish(generation, {
             MANIFEST: manifest,

@@ -92,7 +92,8 @@ class Db:
 
     # -- people ----------------------------------------------------------------
     def add_staff(self, role: str = "worker", user_id: str = "w1", grids: tuple[str, ...] = ("jingcun-01",),
-                  community: str | None = None, on_duty: bool = True, name: str = "", channel: str = "telegram") -> Actor:
+                  community: str | None = None, on_duty: bool = True, name: str = "",
+                  channel: str = "telegram") -> Actor:
         """Add a staff member directly (invites are tested separately); return them as an Actor."""
         with self.sessions.begin() as s:
             staff = Staff(name=name or f"{role}-{user_id}", role=role, channel=channel, user_id=user_id,
@@ -148,7 +149,8 @@ def write_config(folder: Path, database_url: str, docs_dir: Path = KNOWLEDGE, **
     folder.mkdir(parents=True, exist_ok=True)
     lines = ["# written by tests/integration/db.py", "[knowledge]", f'docs_dir = "{docs_dir.as_posix()}"',
              'index_dir = "index"', "[embedding]", 'backend = "hashing"', "[database]", f'url = "{database_url}"',
-             "[tickets]", f'organisation_file = "{DISTRICT.as_posix()}"', f'categories_file = "{CATEGORIES.as_posix()}"']
+             "[tickets]", f'organisation_file = "{DISTRICT.as_posix()}"',
+             f'categories_file = "{CATEGORIES.as_posix()}"']
     lines += [f"{key} = {value!r}" for key, value in tickets.items()]
     path = folder / "config.toml"
     path.write_text("\n".join(lines) + "\n", "utf-8")
