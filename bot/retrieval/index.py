@@ -28,6 +28,7 @@ class Snapshot:
     vectors: np.ndarray | None  # rows align with entries; None in hnsw mode
     embedder: str
     files: dict[str, dict]
+    dense_floor: float | None = None  # cosine reached by off-topic questions (manifest, from ingest)
 
     @property
     def position(self) -> dict[str, int]:
@@ -75,6 +76,7 @@ class KnowledgeIndex:
             if missing:
                 raise IndexError_(f"index generation {generation} lacks {len(missing)} vectors; run ingest again")
             vectors = np.stack([by_id[e["id"]] for e in entries]).astype(np.float32)
-        self._snapshot = Snapshot(generation, entries, bm25, vectors, manifest.get("embedder", ""), manifest["files"])
+        self._snapshot = Snapshot(generation, entries, bm25, vectors, manifest.get("embedder", ""), manifest["files"],
+                                  manifest.get("dense_floor"))
         self._marker = marker
         log.info("knowledge index generation %d loaded: %d passages", generation, len(entries))

@@ -26,6 +26,7 @@ from bot.retrieval.chunking import CHUNKER_VERSION, split_document
 from bot.retrieval.embeddings import Embedder
 from bot.retrieval.layout import BM25, CHUNKS, MANIFEST, IndexLayout
 from bot.retrieval.loaders import SUPPORTED_SUFFIXES, load_document
+from bot.retrieval.retriever import calibrate_dense_floor
 from bot.retrieval.tokenize import tokenize
 from bot.retrieval.vectors import ChromaVectors
 
@@ -219,13 +220,16 @@ class Ingester:
             report.embedded += len(batch)
             if on_progress:
                 on_progress("embed", report.embedded, len(todo))
-        stored = set(self.vectors.vectors(generation).keys())
-        extra = stored - set(ids)
+        stored = self.vectors.vectors(generation)
+        extra = set(stored) - set(ids)
         if extra:
             self.vectors.delete_ids(generation, sorted(extra))
+        matrix = np.stack([stored[i] for i in ids]) if ids else np.zeros((0, 1), dtype=np.float32)
+        dense_floor = calibrate_dense_floor(matrix, self.embedder)
         bm25 = BM25Index.build([tokenize(indexed_text(e)) for e in entries])
         manifest = {"generation": generation, "embedder": self.embedder.name, "chunking": self._chunking(),
-                    "dimension": self.embedder.dimension, "created": _now(), "files": files}
+                    "dimension": self.embedder.dimension, "dense_floor": dense_floor, "created": _now(),
+                    "files": files}
         self.layout.publish(generation, {
             MANIFEST: manifest,
             CHUNKS: entries,

@@ -24,6 +24,7 @@ not cover it. The cut points are calibrated for m3e-small on the benchmark sets.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -36,9 +37,13 @@ CANDIDATES = 50
 DENSE_ONLY_BELOW = 0.6
 BM25_LEADS_ABOVE = 0.8
 MIN_DENSE_WEIGHT = 0.3
-# relevance 0.5 at these points (m3e-small cosine; BM25 match as above)
+# relevance 0.5 at these points: the dense floor calibrated for the index (see
+# calibrate_dense_floor; this constant only for an index built before calibration),
+# and the BM25 match defined above
 DENSE_RELEVANT = 0.75
 MATCH_RELEVANT = 0.8
+PROBES = Path(__file__).resolve().parent / "data" / "offtopic_probes.txt"
+PROBE_QUANTILE = 0.95
 
 
 @dataclass
@@ -98,7 +103,7 @@ class HybridRetriever:
         for row in top.tolist():
             m = float(bm25[row]) / mass
             d = float(dense[row])
-            out.append(Scored(row, float(fused[row]), float(bm25[row]), d, m, relevance(d, m)))
+            out.append(Scored(row, float(fused[row]), float(bm25[row]), d, m, relevance(d, m, snap.dense_floor)))
         return out
 
     def _dense(self, query: str, snap: Snapshot) -> np.ndarray:
@@ -132,9 +137,9 @@ def dense_weight(match: float) -> float:
     return 1.0 + (MIN_DENSE_WEIGHT - 1.0) * x
 
 
-def relevance(dense: float, match: float) -> float:
-    """Absolute relevance in 0..1: 0.5 where the cosine reaches DENSE_RELEVANT or the match MATCH_RELEVANT."""
-    by_dense = 0.5 + (dense - DENSE_RELEVANT) / 0.3
+def relevance(dense: float, match: float, dense_floor: float | None = None) -> float:
+    """Absolute relevance in 0..1: 0.5 where the cosine reaches the index's floor or the match MATCH_RELEVANT."""
+    by_dense = 0.5 + (dense - (dense_floor or DENSE_RELEVANT)) / 0.3
     by_match = 0.5 + (match - MATCH_RELEVANT) / 1.0
     return float(np.clip(max(by_dense, by_match), 0.0, 1.0))
 
@@ -142,3 +147,21 @@ def relevance(dense: float, match: float) -> float:
 def _z(x: np.ndarray) -> np.ndarray:
     std = float(x.std())
     return (x - float(x.mean())) / std if std > 0 else np.zeros_like(x)
+
+
+def probe_questions() -> list[str]:
+    lines = PROBES.read_text("utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def calibrate_dense_floor(vectors: np.ndarray, embedder: Embedder) -> float:
+    """The cosine that off-topic questions reach in this index: their 95th percentile of best matches.
+
+    How high an unrelated question scores depends on the model and on the corpus
+    (a few dozen short guides or thousands of notices), so the floor is measured
+    for each index with questions no district document answers.
+    """
+    if len(vectors) == 0:
+        return DENSE_RELEVANT
+    best = (embedder.embed(probe_questions()) @ vectors.T).max(axis=1)
+    return round(float(np.quantile(best, PROBE_QUANTILE)) + 0.01, 4)
