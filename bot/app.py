@@ -132,8 +132,13 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
         from bot.nlu.keywords import KeywordModel
 
         intent_model = KeywordModel()
+    writer = None
+    if settings.llm.provider != "none":
+        from bot.llm import build_writer
+
+        writer = build_writer(settings.llm)
     conversation = Conversation(IntentClassifier(intent_model), knowledge.retriever, dialogues, intake, desk,
-                                dict(settings.emergency.numbers), staff=StaffChat(directory))
+                                dict(settings.emergency.numbers), staff=StaffChat(directory), writer=writer)
     watch = DeadlineWatch(store, timedelta(minutes=ts.remind_before_minutes), timedelta(days=ts.auto_close_days),
                           timedelta(days=ts.retention_days))
     return Service(settings, knowledge, engine, sessions, dialogues, outbox, store, desk, directory, conversation,

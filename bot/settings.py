@@ -85,6 +85,16 @@ class TicketSettings(_Section):
     check_interval_seconds: float = Field(60, gt=0, description="How often deadlines are checked.")
 
 
+class LlmSettings(_Section):
+    provider: str = Field("none", pattern="^(none|openai)$", description="none: extractive answers only; openai: any OpenAI-compatible server writes answers from the passages.")
+    base_url: str = Field("", description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1 (Ollama) or a vLLM server.")
+    model: str = Field("", description="Model name at that endpoint.")
+    api_key_env: str = Field("LLM_API_KEY", description="Environment variable holding the API key (may be unset for local servers).")
+    temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature; low keeps answers close to the passages.")
+    timeout_seconds: float = Field(8.0, gt=0, le=120, description="Time budget for one answer; past it the extractive answer is sent.")
+    max_passages: int = Field(4, ge=1, le=10, description="Passages given to the model.")
+
+
 class Settings(_Section):
     config_path: Path = Field(DEFAULT_CONFIG, description="The file these settings came from.")
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
@@ -94,6 +104,7 @@ class Settings(_Section):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     emergency: EmergencySettings = Field(default_factory=EmergencySettings)
     tickets: TicketSettings = Field(default_factory=TicketSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
 
     @property
     def base_dir(self) -> Path:

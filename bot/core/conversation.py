@@ -14,8 +14,8 @@ from bot.core.dialogue import DialogueState
 from bot.core.intake import ASK_WHAT, Intake
 from bot.core.intents import (COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, QUESTION, REQUEST, THANKS,
                               UNSURE, IntentClassifier)
-from bot.core.messages import Button, Incoming, Reply
-from bot.core.ports import DialogueStore, Retriever, TicketDesk
+from bot.core.messages import Button, Citation, Incoming, Reply
+from bot.core.ports import AnswerWriter, DialogueStore, Retriever, TicketDesk
 from bot.core.privacy import mask
 from bot.errors import IndexUnavailable
 
@@ -36,7 +36,7 @@ class StaffCommands(Protocol):
 class Conversation:
     def __init__(self, classifier: IntentClassifier, retriever: Retriever, dialogues: DialogueStore,
                  intake: Intake, desk: TicketDesk, emergency_numbers: dict[str, str],
-                 staff: StaffCommands | None = None):
+                 staff: StaffCommands | None = None, writer: AnswerWriter | None = None):
         self.classifier = classifier
         self.retriever = retriever
         self.dialogues = dialogues
@@ -44,6 +44,7 @@ class Conversation:
         self.desk = desk
         self.emergency_numbers = emergency_numbers
         self.staff = staff
+        self.writer = writer
         self._locks = _UserLocks()
 
     def handle(self, incoming: Incoming) -> list[Reply]:
@@ -121,8 +122,13 @@ class Conversation:
     # -- questions ---------------------------------------------------------
     def _answer(self, text: str, state: DialogueState) -> list[Reply]:
         query = text
+        question = text
         if state.topic and (len(text) <= 12 or (len(text) <= 20 and _FOLLOW_UP_START.search(text))):
             query = f"{text} {state.topic}"  # "那需要带什么材料?" asks about the document just discussed
+            if self.writer is not None:
+                rewritten = self._safely(self.writer.rewrite, text, state.topic, state.data.get("last_question", ""))
+                if rewritten:
+                    query = question = rewritten
         try:
             hits = list(self.retriever.search(query))
         except IndexUnavailable:
@@ -132,11 +138,27 @@ class Conversation:
             state.topic = ""
             state.data["last_unanswered"] = text
             return [Reply(texts.NOT_COVERED, buttons=[Button("转给工作人员", "handoff")], intent=QUESTION)]
-        answer = compose(text, hits)
+        answer = compose(question, hits)
+        body = answer.text
+        citations = answer.citations
+        if self.writer is not None:
+            written = self._safely(self.writer.write, question, hits, answer.text)
+            if written:
+                body = written
+                citations = _citations(hits)
         state.topic = hits[0].title
-        state.data["last_question"] = text
-        sources = "\n".join(f"来源：{c.label()}" for c in answer.citations)
-        return [Reply(f"{answer.text}\n\n{sources}", citations=answer.citations, intent=QUESTION)]
+        state.data["last_question"] = question
+        sources = "\n".join(f"来源：{c.label()}" for c in citations)
+        return [Reply(f"{body}\n\n{sources}", citations=citations, intent=QUESTION)]
+
+    @staticmethod
+    def _safely(fn, *args):
+        """A writer that fails must never cost the resident the answer: fall back to the extractive one."""
+        try:
+            return fn(*args)
+        except Exception:
+            log.exception("answer writer failed; using the extractive answer")
+            return None
 
     # -- requests ----------------------------------------------------------
     def _start_intake(self, incoming: Incoming, state: DialogueState, kind: str, notice: str = "") -> list[Reply]:
@@ -227,6 +249,15 @@ class Conversation:
             return [Reply(f"谢谢您的评价（{stars}分），工单 {info.id} 已办结。", intent="rating", ticket_id=info.id)]
         return [Reply(f"很抱歉问题没有解决好。工单 {info.id} 已重新打开，网格员会再次联系您。", intent="rating",
                       ticket_id=info.id)]
+
+
+def _citations(hits) -> list[Citation]:
+    seen, out = set(), []
+    for hit in hits:
+        if (hit.source, hit.section) not in seen:
+            seen.add((hit.source, hit.section))
+            out.append(Citation(hit.title, hit.section, hit.date, hit.source))
+    return out
 
 
 class _UserLocks:

@@ -112,3 +112,15 @@ class Notifier(Protocol):
 
     def notify(self, channel: str, user_id: str, reply) -> None:  # reply: core.messages.Reply
         ...
+
+
+class AnswerWriter(Protocol):
+    """Writes the answer text from retrieved passages (e.g. a language model); None means: use the extractive one."""
+
+    def write(self, question: str, hits: Sequence[Hit], extractive: str) -> str | None:
+        """Return the answer text grounded in hits (citations are added by the core), or None to fall back."""
+        ...
+
+    def rewrite(self, follow_up: str, topic: str, previous_question: str) -> str | None:
+        """Turn a follow-up ("那需要带什么材料?") into a standalone question, or None to keep the core's own."""
+        ...
