@@ -125,7 +125,7 @@ def postgres_reachable(url: str) -> str | None:
 
 
 def run(kind: str, texts: list[str], n_tickets: int, n_residents: int, n_workers: int, postgres_url: str,
-        seed: int = 7) -> Outcome:
+        notifications: bool = True, double_send: bool = True, seed: int = 7) -> Outcome:
     from sqlalchemy import func, select
     from sqlalchemy.orm import sessionmaker
 
@@ -145,7 +145,8 @@ def run(kind: str, texts: list[str], n_tickets: int, n_residents: int, n_workers
         org = load_organisation(ROOT / "district.toml")
         places = PlaceResolver(org)
         store = TicketStore(sessions, org)
-        store.listeners.append(TicketNotifications(store, SqlOutbox(sessions), SqlDialogueStore(sessions)))
+        if notifications:
+            store.listeners.append(TicketNotifications(store, SqlOutbox(sessions), SqlDialogueStore(sessions)))
         grid_ids = list(GRIDS)
         actors: dict[int, Actor] = {}
         with sessions.begin() as s:
@@ -195,7 +196,7 @@ def run(kind: str, texts: list[str], n_tickets: int, n_residents: int, n_workers
 
         def resident(drafts: list[TicketDraft]) -> None:
             for i, draft in enumerate(drafts):
-                if i == 0:  # the same report sent twice at once
+                if i == 0 and double_send:  # the same report sent twice at once
                     twin = threading.Thread(target=file_one, args=(draft,))
                     twin.start()
                     file_one(draft)
@@ -275,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=10, help="worker threads racing to accept (default 10)")
     parser.add_argument("--db", default="sqlite,postgres", help="databases to run on (default sqlite,postgres)")
     parser.add_argument("--postgres-url", default=POSTGRES_URL, help=f"PostgreSQL database (default {POSTGRES_URL})")
+    parser.add_argument("--without-notifications", action="store_true",
+                        help="the store alone, without the notifications listener the service wires")
+    parser.add_argument("--no-double-send", action="store_true", help="each report is sent once")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
@@ -295,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.workers} worker threads racing to accept")
     results = {}
     for kind in kinds:
-        outcome = run(kind, texts, args.tickets, args.residents, args.workers, args.postgres_url)
+        outcome = run(kind, texts, args.tickets, args.residents, args.workers, args.postgres_url,
+                      notifications=not args.without_notifications, double_send=not args.no_double_send)
         results[kind] = outcome.summary()
         print(f"{kind:<9} {outcome.tickets} tickets, {outcome.tickets_per_s:.1f} tickets/s filed "
               f"({outcome.seconds_filing:.1f} s; all accepted after {outcome.seconds_total:.1f} s); "

