@@ -95,6 +95,25 @@ class LlmSettings(_Section):
     max_passages: int = Field(4, ge=1, le=10, description="Passages given to the model.")
 
 
+class WeChatSettings(_Section):
+    kind: str = Field("none", pattern="^(none|official|wecom)$", description="none (off), official (公众号) or wecom (企业微信 app).")
+    token_env: str = Field("WECHAT_TOKEN", description="Environment variable holding the callback Token configured in WeChat.")
+    aes_key_env: str = Field("WECHAT_AES_KEY", description="Environment variable holding the EncodingAESKey (43 characters); unset means plain mode (official accounts only).")
+    app_id: str = Field("", description="AppID of the official account, or CorpID of the WeCom corporation.")
+    app_secret_env: str = Field("WECHAT_APP_SECRET", description="Environment variable holding the AppSecret (or the WeCom app Secret) for the message API.")
+    agent_id: str = Field("", description="WeCom only: the AgentId of the app.")
+    api_base: str = Field("https://api.weixin.qq.com", description="Base URL of the message API (https://qyapi.weixin.qq.com for WeCom).")
+    reply_within_seconds: float = Field(4.0, gt=0, lt=5, description="Answer passively when ready within this time, else reply 'success' and send through the API.")
+
+
+class ConsoleSettings(_Section):
+    session_hours: float = Field(12, gt=0, le=720, description="Hours a staff console login lasts.")
+    login_link_minutes: float = Field(15, gt=0, le=1440, description="Minutes a one-time login link from /console stays valid.")
+    public_url: str = Field("", description="The service's public base URL for login links (default http://web.host:web.port).")
+    secure_cookies: bool = Field(False, description="Mark cookies Secure (set true behind HTTPS).")
+    max_upload_mb: float = Field(20, gt=0, le=200, description="Largest document an admin may upload.")
+
+
 class Settings(_Section):
     config_path: Path = Field(DEFAULT_CONFIG, description="The file these settings came from.")
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
@@ -105,6 +124,8 @@ class Settings(_Section):
     emergency: EmergencySettings = Field(default_factory=EmergencySettings)
     tickets: TicketSettings = Field(default_factory=TicketSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
+    wechat: WeChatSettings = Field(default_factory=WeChatSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @property
     def base_dir(self) -> Path:
