@@ -53,8 +53,10 @@ def evaluate(rows: list[dict], predicted: list[str]) -> dict:
 
 def classify_all(model, texts: list[str]) -> list[str]:
     from bot.core.intents import IntentClassifier
+    from bot.settings import IntentSettings
 
-    classifier = IntentClassifier(model)
+    defaults = IntentSettings()
+    classifier = IntentClassifier(model, (defaults.unsure_low, defaults.unsure_high))
     return [collapse(classifier.classify(t).intent) for t in texts]
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import secrets
 import sys
@@ -176,6 +177,7 @@ def run(kind: str, texts: list[str], n_tickets: int, n_residents: int, n_workers
             plans.append(drafts)
 
         lock = threading.Lock()
+        failures = _ListenerFailures()
         filed: dict[tuple[str, str], set[str]] = defaultdict(set)  # (resident, category) -> ticket ids returned
         wins: Counter = Counter()
         filing_done = threading.Event()
@@ -264,9 +266,29 @@ def run(kind: str, texts: list[str], n_tickets: int, n_residents: int, n_workers
                                       | {tid for tid, n in accept_events.items() if n > 1})
         outcome.accepted = sum(1 for r in rows if r.status == "accepted")
         outcome.errors.update({"not accepted": len(rows) - outcome.accepted} if len(rows) != outcome.accepted else {})
+        outcome.errors.update({"notification failed": failures.count} if failures.count else {})
         return outcome
     finally:
+        failures.remove()
         db.close()
+
+
+class _ListenerFailures(logging.Handler):
+    """Count the store's swallowed listener (notification) failures instead of printing their tracebacks."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.count = 0
+        self.logger = logging.getLogger("bot.tickets.store")
+        self.logger.addHandler(self)
+        self.logger.propagate = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+    def remove(self) -> None:
+        self.logger.removeHandler(self)
+        self.logger.propagate = True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,8 +317,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"benchmark data not found: {source}")
     texts = [f"{r['title']} {r['text']}"[:500] for r in read_jsonl(source)]
 
-    print(f"ticket load: {args.tickets} reports from {args.residents} resident threads (each sends one twice at once), "
-          f"{args.workers} worker threads racing to accept")
+    print(f"ticket load: {args.tickets} reports from {args.residents} resident threads"
+          + ("" if args.no_double_send else " (each sends one of them twice at once)")
+          + f", {args.workers} worker threads racing to accept; "
+          + ("store alone" if args.without_notifications else "with notifications and outbox"))
     results = {}
     for kind in kinds:
         outcome = run(kind, texts, args.tickets, args.residents, args.workers, args.postgres_url,

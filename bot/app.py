@@ -129,17 +129,29 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     categorizer = CategoryClassifier(load_categories(settings.resolve(ts.categories_file)), knowledge.embedder)
     intake = Intake(desk, PlaceResolver(org), categorizer)
     if intent_model is None:
-        from bot.nlu.keywords import KeywordModel
-
-        intent_model = KeywordModel()
+        intent_model = build_intent_model(settings, knowledge.embedder)
     writer = None
     if settings.llm.provider != "none":
         from bot.llm import build_writer
 
         writer = build_writer(settings.llm)
-    conversation = Conversation(IntentClassifier(intent_model), knowledge.retriever, dialogues, intake, desk,
+    band = (settings.intents.unsure_low, settings.intents.unsure_high)
+    conversation = Conversation(IntentClassifier(intent_model, band), knowledge.retriever, dialogues, intake, desk,
                                 dict(settings.emergency.numbers), staff=StaffChat(directory), writer=writer)
     watch = DeadlineWatch(store, timedelta(minutes=ts.remind_before_minutes), timedelta(days=ts.auto_close_days),
                           timedelta(days=ts.retention_days))
     return Service(settings, knowledge, engine, sessions, dialogues, outbox, store, desk, directory, conversation,
                    watch, categorizer)
+
+
+def build_intent_model(settings: Settings, embedder: Embedder):
+    """The question-vs-request model chosen in [intents]; training takes seconds (embeddings are cached)."""
+    from bot.nlu.keywords import KeywordModel
+
+    if settings.intents.model == "keywords":
+        return KeywordModel()
+    from bot.nlu.learned import OWN_EXAMPLES, LearnedModel
+
+    extra = [settings.resolve(p) for p in settings.intents.extra_examples]
+    cache = settings.resolve(settings.knowledge.index_dir).parent / "cache"
+    return LearnedModel.from_files([OWN_EXAMPLES, *extra], embedder, cache)

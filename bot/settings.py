@@ -114,6 +114,13 @@ class ConsoleSettings(_Section):
     max_upload_mb: float = Field(20, gt=0, le=200, description="Largest document an admin may upload.")
 
 
+class IntentSettings(_Section):
+    model: str = Field("learned", pattern="^(learned|keywords)$", description="learned: n-gram + embedding + keyword model trained on examples; keywords: rules only.")
+    extra_examples: list[Path] = Field(default_factory=list, description="JSONL files of the district's own labelled messages {text, label: question|request}, added to the training examples.")
+    unsure_low: float = Field(0.48, ge=0, le=1, description="Below this probability of 'request' a message is a question.")
+    unsure_high: float = Field(0.52, ge=0, le=1, description="From this probability on it is a request; in between the bot asks with two buttons.")
+
+
 class Settings(_Section):
     config_path: Path = Field(DEFAULT_CONFIG, description="The file these settings came from.")
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
@@ -124,6 +131,7 @@ class Settings(_Section):
     emergency: EmergencySettings = Field(default_factory=EmergencySettings)
     tickets: TicketSettings = Field(default_factory=TicketSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
+    intents: IntentSettings = Field(default_factory=IntentSettings)
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 

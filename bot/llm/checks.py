@@ -20,14 +20,15 @@ MAX_ANSWER_CHARS = 600
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９．％，：［］／", "0123456789.%,:[]/")
 # [1] [1][2] [1,2] [1、2] 【1】 ［1］: the ways models write a citation
 _CITATION = re.compile(r"[\[【]\s*(\d{1,2}(?:\s*[,，、;；]\s*\d{1,2})*)\s*[\]】]")
-_URL = re.compile(r"(?:https?://|www\.)[^\s，。；！？、）)\]】\"'<>“”]+|"
-                  r"\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:cn|com|net|org|gov|edu|top|xyz|io)\b(?:/[^\s，。；）)\]】]*)?",
+_URL = re.compile(r"(?:https?://|www\.)[A-Za-z0-9\-._~:/?#@!$&*+=%]+|"
+                  r"(?<![A-Za-z0-9.\-])[A-Za-z0-9][A-Za-z0-9\-]*(?:\.[A-Za-z0-9\-]+)*"
+                  r"\.(?:cn|com|net|org|gov|edu|top|xyz|io)(?![A-Za-z0-9\-])(?:/[A-Za-z0-9\-._~:/?#@!$&*+=%]*)?",
                   re.IGNORECASE)
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # digits joined by - or spaces (022-2800-5566, 2025-03-01): compared as one digit string when long
 _JOINED = re.compile(r"\d+(?:[ \-–—]\d+)+")
-_LIST_MARK = re.compile(r"^\s*[（(]?\d{1,2}[)）.、]\s*", re.MULTILINE)
+_LIST_MARK = re.compile(r"^\s*[（(]?\d{1,2}[)）.、](?!\d)\s*", re.MULTILINE)
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
@@ -109,7 +110,7 @@ def unsupported_numbers(answer: str, passages: Sequence[Passage]) -> list[str]:
                 missing.append(run)
             body = body.replace(run, " ", 1)
     for number in _NUMBER.findall(body):
-        if _canonical(number) not in known:
+        if _canonical(number) not in known and number not in known_runs:
             missing.append(number)
     return missing
 

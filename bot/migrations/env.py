@@ -5,6 +5,7 @@ from alembic import context
 from bot.storage.db import Base
 from bot.storage import dialogue, outbox  # noqa: F401  (register tables)
 from bot.tickets import models  # noqa: F401
+from bot.console import models as console_models  # noqa: F401
 
 target_metadata = Base.metadata
 connection = context.config.attributes.get("connection")

@@ -34,10 +34,17 @@ def test_unit_and_room_are_kept_in_the_normalised_place(places):
     assert places.resolve("景村里3号楼2单元502室暖气不热").text == "景村里3号楼2单元502室"
 
 
-def test_the_longer_estate_name_wins_over_its_prefix(places):
-    match = places.resolve("景村东里5栋")
+def test_the_longer_estate_name_wins_over_one_it_starts_with(tmp_path):
+    district = tmp_path / "district.toml"
+    district.write_text(
+        '[[community]]\nid = "hj"\nname = "华江里社区"\nestates = ["华江里", "华江里东区"]\n'
+        '[[grid]]\nid = "hj-old"\nname = "老区"\ncommunity = "hj"\nestate = "华江里"\nbuildings = "1-10"\n'
+        '[[grid]]\nid = "hj-east"\nname = "东区"\ncommunity = "hj"\nestate = "华江里东区"\nbuildings = "1-10"\n',
+        "utf-8")
 
-    assert match.grid_id == "jingcun-03" and match.text.startswith("景村东里")
+    match = PlaceResolver(load_organisation(district)).resolve("华江里东区3号楼下水道堵了")
+
+    assert (match.grid_id, match.building_id) == ("hj-east", "华江里东区-3")
 
 
 def test_a_place_with_no_estate_or_building_is_not_matched(places):
