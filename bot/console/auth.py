@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import logging
@@ -68,12 +69,14 @@ def verify_password(password: str, stored: str | None) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-# Checked when no staff member has that name, so that a wrong name costs the same time as a wrong password.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
-
-
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=32)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when nobody has that name, so that a wrong name costs the same time as a wrong password."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _b64(raw: bytes) -> str:
@@ -192,7 +195,7 @@ class ConsoleAuth:
             stored = staff.password_hash if staff is not None else None
             if staff is not None:
                 s.expunge(staff)
-        ok = verify_password(password or "", stored or _DUMMY_HASH) and stored is not None
+        ok = verify_password(password or "", stored or _dummy_hash()) and stored is not None
         if not ok:
             with self.sessions.begin() as s:
                 s.execute(delete(LoginFailure).where(LoginFailure.at < now - timedelta(days=1)))

@@ -58,7 +58,9 @@ def strip_thinking(text: str) -> str:
 
 
 def says_not_covered(answer: str) -> bool:
-    return NOT_COVERED in re.sub(r"\s+", "", answer)
+    """True when the answer is the refusal: 文件里没有写, bare or with a citation, not a partial answer."""
+    flat = re.sub(r"[\W_]+", "", _CITATION.sub("", normalise(answer)))
+    return NOT_COVERED in flat and (len(flat) <= len(NOT_COVERED) + 4 or not cited_ids(answer))
 
 
 def cited_ids(answer: str) -> list[int]:

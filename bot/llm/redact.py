@@ -35,7 +35,7 @@ _ID_SHAPED = re.compile(r"(?<!\d)\d{17}[\dXx](?![\dA-Za-z])")
 _SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾萧肖田董袁潘蒋蔡余杜叶程苏魏吕丁"
              "任沈姚卢姜崔钟谭陆汪范金廖贾夏韦付傅方邹孟熊秦邱尹薛闫阎段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃戴莫孔汤")
 _CALLED = re.compile(r"(我叫|我的名字是|我名字叫|本人叫)\s*([\u4e00-\u9fff]{2,3})")
-_I_AM = re.compile(rf"(我是|本人是|本人)\s*([{_SURNAMES}][\u4e00-\u9fff]{{1,2}})(?=[，,。.!！?？\s、；;]|$)")
+_I_AM = re.compile(rf"(我是|本人是)\s*([{_SURNAMES}][\u4e00-\u9fff]{{1,2}})(?=[，,。.!！?？\s、；;]|$)")
 
 
 def redact_resident_text(text: str) -> str:

@@ -31,8 +31,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Callable, Iterable, Sequence
 
 from bot.core.ports import Hit
-from bot.llm.checks import (NOT_COVERED, Passage, cited_ids, leaks, problems, says_not_covered, strip_citations,
-                            strip_thinking)
+from bot.llm.checks import NOT_COVERED, Passage, leaks, problems, says_not_covered, strip_citations, strip_thinking
 from bot.llm.prompt import REWRITE_SYSTEM_PROMPT, SYSTEM_PROMPT, answer_messages, rewrite_messages
 from bot.llm.redact import redact_passage, redact_resident_text
 
@@ -67,10 +66,10 @@ class LangchainWriter:
             return None
         passages = [Passage(i + 1, redact_passage(h.title), redact_passage(h.section), h.date, redact_passage(h.text))
                     for i, h in enumerate(hits[: self.max_passages])]
-        text = self._call(answer_messages((question), passages), self.timeout_seconds)
+        text = self._call(answer_messages(redact_resident_text(question), passages), self.timeout_seconds)
         if text is None:
             return None
-        if says_not_covered(text) and not cited_ids(text):
+        if says_not_covered(text):
             log.info("the model found no answer in the passages; extractive answer used")
             return None
         found = problems(text, passages, self.secrets)

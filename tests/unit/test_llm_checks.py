@@ -103,7 +103,9 @@ def test_an_overlong_answer_is_rejected():
 def test_not_covered_is_recognised_with_punctuation_and_spaces():
     assert says_not_covered("文件里没有写。")
     assert says_not_covered(" 文件里 没有写 ")
+    assert says_not_covered("文件里没有写[1]。")
     assert not says_not_covered("每餐补贴4元[1]")
+    assert not says_not_covered("文件里没有写具体的送餐时间，送餐上门每次收配送费3元[1]。")
 
 
 def test_an_answer_echoing_the_rules_or_the_key_is_rejected():

@@ -1,0 +1,268 @@
+"""Knowledge-base administration without a shell: list, upload, remove, re-ingest in the background.
+
+Residents keep getting answers during a re-ingest: the Ingester writes a new
+index generation beside the current one and switches to it atomically. Only one
+ingest runs at a time: this class lets one job run per process, and the
+Ingester's file lock refuses a second one from any other process (ingest.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.errors import BotError
+from bot.retrieval.ingest import IngestReport
+from bot.retrieval.layout import MANIFEST
+from bot.retrieval.loaders import SUPPORTED_SUFFIXES
+
+log = logging.getLogger(__name__)
+MAX_NAME = 120
+STAGES = {"queued": "排队中", "load": "读取文件", "embed": "生成向量", "done": "完成", "failed": "失败"}
+_UNSAFE = re.compile(r"[^\w\-.()（）【】《》，、 ]", re.UNICODE)
+
+
+class KbAdminError(BotError):
+    """An upload or removal the console refuses; the message is shown as is."""
+
+
+class KbBusy(KbAdminError):
+    """Another ingest is running."""
+
+
+BUSY = "已有一个导入任务正在进行（可能是命令行的 ingest.py），请等它结束后再试。"
+
+
+def safe_filename(name: str) -> str:
+    """A file name safe to create in the knowledge folder: no folders, not hidden, Chinese kept.
+
+    Raises KbAdminError for a name with nothing left or an unsupported type.
+    """
+    base = unicodedata.normalize("NFC", (name or "").replace("\\", "/").split("/")[-1])
+    base = "".join(c for c in base if unicodedata.category(c)[0] != "C")  # control and format characters
+    base = _UNSAFE.sub("_", base).strip(" ._")  # leading dots hide a file; leading _ marks a draft
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        raise KbAdminError(f"文件“{name}”没有扩展名。支持的类型：{'、'.join(SUPPORTED_SUFFIXES)}")
+    suffix = "." + suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise KbAdminError(f"不支持 {suffix} 文件。支持的类型：{'、'.join(SUPPORTED_SUFFIXES)}")
+    stem = stem.strip(" ._")[: MAX_NAME - len(suffix)]
+    if not stem:
+        raise KbAdminError("文件名无效，请改一个有文字的文件名再上传。")
+    return stem + suffix
+
+
+@dataclass
+class Document:
+    """One knowledge file as admins see it."""
+
+    name: str  # path relative to the knowledge folder, or the source for files ingested from elsewhere
+    status: str  # indexed | failed | pending | removed
+    size: int | None = None
+    ingested_at: str = ""
+    error: str = ""
+    title: str = ""
+    removable: bool = True
+
+    @property
+    def label(self) -> str:
+        return {"indexed": "已导入", "failed": "导入失败", "pending": "待导入", "removed": "已删除，待重新导入"}[self.status]
+
+
+@dataclass
+class Job:
+    """One re-ingest: its progress as the Ingester reports it, then the outcome."""
+
+    id: str
+    state: str = "running"  # running | done | failed
+    stage: str = "queued"
+    done: int = 0
+    total: int = 0
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    summary: str = ""
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def stage_label(self) -> str:
+        return STAGES.get(self.stage, self.stage)
+
+    def progress(self, stage: str, done: int, total: int) -> None:
+        self.stage, self.done, self.total = stage, done, total
+
+
+class KbAdmin:
+    def __init__(self, knowledge, max_upload_mb: float = 20):
+        self.knowledge = knowledge
+        self.max_bytes = int(max_upload_mb * 1024 * 1024)
+        self._running = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._digests: dict[tuple[str, int, int], str] = {}
+
+    @property
+    def docs_dir(self) -> Path:
+        return self.knowledge.docs_dir().resolve()
+
+    # -- listing ---------------------------------------------------------------------------
+    def documents(self) -> list[Document]:
+        """Every supported file of the knowledge folder and every file the index holds, with its status."""
+        root = self.docs_dir
+        indexed = self._manifest_files()
+        out: list[Document] = []
+        on_disk: set[str] = set()
+        if root.is_dir():
+            for path in sorted(root.rglob("*")):
+                rel = path.relative_to(root)
+                if any(part.startswith((".", "_")) for part in rel.parts) or not path.is_file() \
+                        or path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                    continue  # what ingest skips is not listed either
+                on_disk.add(str(path))
+                entry = indexed.get(str(path))
+                out.append(self._describe(rel.as_posix(), path, entry))
+        for key, entry in sorted(indexed.items(), key=lambda kv: kv[1].get("source", "")):
+            if key in on_disk:
+                continue
+            inside = Path(key).is_relative_to(root)
+            name = Path(key).relative_to(root).as_posix() if inside else entry.get("source", key)
+            out.append(Document(name, "removed" if inside else entry.get("status", "indexed"),
+                                ingested_at=_short_time(entry.get("ingested_at")), error=entry.get("error") or "",
+                                title=entry.get("title") or "", removable=False))
+        return out
+
+    def _describe(self, name: str, path: Path, entry: dict | None) -> Document:
+        size = path.stat().st_size
+        if entry is None:
+            return Document(name, "pending", size)
+        doc = Document(name, entry.get("status", "indexed"), size, _short_time(entry.get("ingested_at")),
+                       entry.get("error") or "", entry.get("title") or "")
+        if doc.status == "failed":
+            doc.ingested_at = _short_time(entry.get("failed_at"))
+        if doc.status == "indexed" and entry.get("sha256") != self._sha256(path):
+            doc.status = "pending"  # changed since it was ingested
+        return doc
+
+    def _manifest_files(self) -> dict[str, dict]:
+        layout = self.knowledge.layout
+        generation = layout.current()
+        return layout.read_json(generation, MANIFEST)["files"] if generation is not None else {}
+
+    def _sha256(self, path: Path) -> str:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in self._digests:
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            self._digests[key] = digest.hexdigest()
+        return self._digests[key]
+
+    # -- changing the folder -------------------------------------------------------------------
+    def save(self, name: str, data: bytes) -> tuple[str, bool]:
+        """Write an uploaded document into the knowledge folder; return (its safe name, whether it replaced one)."""
+        if len(data) > self.max_bytes:
+            raise KbAdminError(self.too_large_message(len(data)))
+        if not data:
+            raise KbAdminError("文件是空的。")
+        safe = safe_filename(name)
+        root = self.docs_dir
+        root.mkdir(parents=True, exist_ok=True)
+        target = root / safe
+        replaced = target.exists()
+        tmp = root / f".upload-{secrets.token_hex(6)}{target.suffix}"  # hidden: ingest skips it meanwhile
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        log.info("knowledge document %s %s (%d bytes)", safe, "replaced" if replaced else "added", len(data))
+        return safe, replaced
+
+    def too_large_message(self, size: int | None = None) -> str:
+        limit = self.max_bytes / 1024 / 1024
+        got = f"（这个文件约 {size / 1024 / 1024:.1f} MB）" if size else ""
+        return f"文件太大了：最大 {limit:g} MB{got}。请压缩或拆分后再上传。"
+
+    def remove(self, name: str) -> str:
+        """Delete one document of the knowledge folder by its listed name; the next ingest drops it from the index."""
+        root = self.docs_dir
+        target = (root / name).resolve()
+        rel = target.relative_to(root) if target.is_relative_to(root) else None
+        if rel is None or not rel.parts or any(p.startswith((".", "_")) for p in rel.parts) \
+                or target.suffix.lower() not in SUPPORTED_SUFFIXES or not target.is_file():
+            raise KbAdminError(f"知识库里没有文件“{name}”。")
+        target.unlink()
+        log.info("knowledge document %s removed", rel.as_posix())
+        return rel.as_posix()
+
+    # -- ingesting -----------------------------------------------------------------------------
+    def start_reingest(self) -> Job:
+        """Re-ingest the knowledge folder in a background thread; raise KbBusy when one is running."""
+        if not self._running.acquire(blocking=False):
+            raise KbBusy(BUSY)
+        job = Job(id=secrets.token_hex(8))
+        self._jobs = {k: v for k, v in self._jobs.items() if v.state == "running"} | {job.id: job}
+        thread = threading.Thread(target=self._run_job, args=(job,), name=f"reingest-{job.id}", daemon=True)
+        try:
+            thread.start()
+        except BaseException:
+            self._running.release()
+            raise
+        return job
+
+    def run_now(self) -> IngestReport:
+        """Re-ingest the knowledge folder in this thread (the chat's /reingest); raise KbBusy when one is running."""
+        if not self._running.acquire(blocking=False):
+            raise KbBusy(BUSY)
+        try:
+            return self._ingest(None)
+        finally:
+            self._running.release()
+
+    def job(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def running(self) -> Job | None:
+        return next((j for j in list(self._jobs.values()) if j.state == "running"), None)
+
+    def _run_job(self, job: Job) -> None:
+        try:
+            report = self._ingest(job.progress)
+            job.summary, job.failed = report.summary(), list(report.failed)
+            job.stage, job.state = "done", "done"
+        except KbBusy as exc:
+            job.error, job.stage, job.state = str(exc), "failed", "failed"
+        except Exception as exc:  # shown on the progress page; the index keeps its last generation
+            log.exception("background re-ingest failed")
+            job.error, job.stage, job.state = f"导入出错：{exc}", "failed", "failed"
+        finally:
+            job.finished = time.time()
+            self._running.release()
+
+    def _ingest(self, on_progress) -> IngestReport:
+        from bot.errors import IndexError_
+
+        settings = self.knowledge.settings
+        try:
+            # the same paths as KnowledgeBase.ingest() so that citations name files the same way
+            return self.knowledge.ingester.run([Path(settings.knowledge.docs_dir)], base=settings.base_dir,
+                                               progress=False, on_progress=on_progress)
+        except IndexError_ as exc:
+            if "another ingest" in str(exc):
+                raise KbBusy(BUSY) from exc
+            raise
+
+
+def _short_time(value: str | None) -> str:
+    """'2026-11-29T08:15:02+0800' -> '2026-11-29 08:15'."""
+    return (value or "").replace("T", " ")[:16]

@@ -1,0 +1,114 @@
+"""Statistics for supervisors (their community) and admins (the district): the three rates and counts, as SVG and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from bot.console.auth import Visit
+from bot.console.charts import bar_chart, column_chart
+from bot.console.pages import Refusal, render
+from bot.tickets.lifecycle import STATUS_LABELS
+from bot.tickets.sla import SHANGHAI
+from bot.tickets.stats import Stats, compute_stats
+
+CSV_NAME = "工单统计.csv"
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+class StatsViews:
+    def __init__(self, console):
+        self.console = console
+        self.org = console.org
+
+    def scope(self, visit: Visit, community: str, since: str) -> tuple[str | None, datetime | None]:
+        """(community filter, start time) this person asked for and may see."""
+        self.console.require(visit, "supervisor", "admin")
+        if visit.staff.role == "supervisor":
+            community = visit.staff.community or ""
+        elif community and community not in self.org.communities:
+            raise Refusal(400, f"没有社区 {community}。")
+        start = None
+        if since:
+            try:
+                start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=SHANGHAI)
+            except ValueError as exc:
+                raise Refusal(400, "开始日期的格式应当是 2026-11-01。") from exc
+        return community or None, start
+
+    def compute(self, community: str | None, since: datetime | None) -> Stats:
+        store = self.console.store
+        return compute_stats(store.sessions, since, store.clock(), community)
+
+    def grid_name(self, grid_id: str) -> str:
+        grid = self.org.grids.get(grid_id)
+        return grid.name if grid else grid_id
+
+    def rows(self, stats: Stats) -> list[tuple[str, str, str]]:
+        """(group, item, value) rows: what the page charts and the CSV holds."""
+        rows = [("总体", "工单总数", str(stats.total)),
+                ("三率", "响应率", pct(stats.response_rate)),
+                ("三率", "解决率", pct(stats.resolution_rate)),
+                ("三率", "满意率", pct(stats.satisfaction_rate)),
+                ("三率", "平均评分", "—" if stats.satisfaction_mean is None else f"{stats.satisfaction_mean:.2f}"),
+                ("总体", "超时未接单", str(len(stats.overdue)))]
+        rows += [("按状态", STATUS_LABELS.get(k, k), str(v)) for k, v in _by_count(stats.by_status)]
+        rows += [("按类别", k, str(v)) for k, v in _by_count(stats.by_category)]
+        rows += [("按网格", self.grid_name(k), str(v)) for k, v in _by_count(stats.by_grid)]
+        rows += [("按周", k, str(v)) for k, v in sorted(stats.by_week.items())]
+        return rows
+
+    def charts(self, stats: Stats) -> list:
+        rates = [("响应率", stats.response_rate), ("解决率", stats.resolution_rate), ("满意率", stats.satisfaction_rate)]
+        return [
+            bar_chart("三率", rates, fmt=lambda v: f"{v:.0%}", maximum=1.0, label_chars=4),
+            bar_chart("按类别", [(k, v) for k, v in _by_count(stats.by_category)]),
+            bar_chart("按网格", [(self.grid_name(k), v) for k, v in _by_count(stats.by_grid)], label_chars=9),
+            column_chart("按周（ISO 周）", [(k.split("-")[-1], v) for k, v in sorted(stats.by_week.items())[-12:]]),
+            bar_chart("按状态", [(STATUS_LABELS.get(k, k), v) for k, v in _by_count(stats.by_status)], label_chars=6),
+        ]
+
+
+def _by_count(counter) -> list[tuple[str, int]]:
+    return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _csv_cell(value: str) -> str:
+    """Keep a spreadsheet from reading a cell as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") and value != "—" else value
+
+
+def add_routes(router: APIRouter, console) -> None:
+    views = StatsViews(console)
+
+    @router.get("/stats")
+    def stats_page(request: Request, community: str = "", since: str = "",
+                   visit: Visit = Depends(console.visit)) -> Response:
+        chosen, start = views.scope(visit, community, since)
+        stats = views.compute(chosen, start)
+        query = "&".join(f"{k}={quote(v)}" for k, v in (("community", chosen or ""), ("since", since)) if v)
+        name = console.org.communities[chosen].name if chosen in console.org.communities else "全区"
+        return render(request, "stats.html", title="统计", stats=stats, charts=views.charts(stats), scope_name=name,
+                      rows=views.rows(stats), pct=pct, communities=console.org.communities, chosen=chosen or "",
+                      since=since, csv_url="/console/stats.csv" + (f"?{query}" if query else ""))
+
+    @router.get("/stats.csv")
+    def stats_csv(community: str = "", since: str = "", visit: Visit = Depends(console.visit)) -> Response:
+        chosen, start = views.scope(visit, community, since)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(["分组", "项目", "数值"])
+        writer.writerows([_csv_cell(c) for c in row] for row in views.rows(views.compute(chosen, start)))
+        # the BOM tells Excel the file is UTF-8; without it Chinese opens as mojibake
+        return Response(("\ufeff" + out.getvalue()).encode("utf-8"), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f"attachment; filename=\"stats.csv\"; "
+                                                        f"filename*=UTF-8''{quote(CSV_NAME)}",
+                                 "Cache-Control": "no-store"})

@@ -1,0 +1,214 @@
+"""Tickets in the console: the list by deadline, the detail with its history, and the actions on it.
+
+Workers see their grid's tickets and act on those assigned to them; supervisors
+see their community's board and reassign; admins see everything. A resident's
+phone, exact address and own words are shown only to those who may see personal
+data (can_see_personal_data); everyone else gets them masked.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from bot.console.auth import Visit
+from bot.console.pages import ROLE_LABELS, Refusal, render, see_other
+from bot.core.privacy import mask
+from bot.tickets.lifecycle import ACTION_LABELS, STATUS_LABELS, PermissionDenied, TicketNotFound, TransitionError
+from bot.tickets.models import Staff, Ticket
+from bot.tickets.sla import as_utc
+from bot.tickets.store import Actor, can_see_personal_data, can_view
+
+_ROOM = re.compile(r"\d{1,4}\s*(室|号房|房间)")
+EVENT_LABELS = {**ACTION_LABELS, "filed": "居民提交", "unrouted": "未找到值班网格员", "remind": "时限提醒",
+                "escalate": "超时督办", "resident_added": "居民补充", "hand_back": "退回待派单"}
+DONE = {"accept": "已接单。请尽快联系居民，处理完成后填写办结反馈。", "resolve": "已办结反馈，已请居民确认评价。",
+        "handback": "已退回，社区负责人会重新派单。", "assign": "已改派。"}
+SUPERVISING = ("supervisor", "admin")
+
+
+def coarse_place(place: str) -> str:
+    """The estate and building without the room: enough to know where, not whose door."""
+    return _ROOM.sub("***室", place or "")
+
+
+@dataclass
+class Row:
+    ticket: Ticket
+    due: datetime | None
+    due_label: str
+    overdue: bool
+    place: str
+    summary: str
+    assignee: str
+
+
+def next_deadline(ticket: Ticket) -> tuple[datetime | None, str]:
+    """The deadline that matters now: contacting the resident, then the first feedback; none while the resident rates."""
+    if ticket.status in ("new", "assigned"):
+        return as_utc(ticket.dispatch_due), "联系时限"
+    if ticket.status == "accepted":
+        return as_utc(ticket.feedback_due), "反馈时限"
+    return None, ""
+
+
+class TicketViews:
+    def __init__(self, console):
+        self.console = console
+        self.store = console.store
+        self.org = console.org
+
+    def people(self) -> dict[int, Staff]:
+        with self.store.sessions() as s:
+            staff = list(s.scalars(select(Staff)))
+            for person in staff:
+                s.expunge(person)
+        return {p.id: p for p in staff}
+
+    def rows(self, actor: Actor, include_closed: bool) -> list[Row]:
+        now = self.store.clock()
+        people = self.people()
+        rows = []
+        for t in self.store.visible_to(actor, include_closed=include_closed):
+            personal = can_see_personal_data(actor, t)
+            due, label = next_deadline(t)
+            assignee = people.get(t.assignee_id)
+            rows.append(Row(t, due, label, due is not None and due < now,
+                            t.place if personal else coarse_place(t.place),
+                            (t.description if personal else mask(t.description))[:60],
+                            assignee.name if assignee else ""))
+        rows.sort(key=lambda r: (r.due is None, r.due or now, r.ticket.created_at))
+        return rows
+
+    def sections(self, visit: Visit, include_closed: bool) -> list[tuple[str, list[Row]]]:
+        actor = Actor.of(visit.staff)
+        rows = self.rows(actor, include_closed)
+        if visit.staff.role == "worker":
+            mine = [r for r in rows if r.ticket.assignee_id == visit.staff.id]
+            return [("派给我的", mine), ("本网格的其他工单", [r for r in rows if r not in mine])]
+        return [("待派单", [r for r in rows if r.ticket.status == "new"]),
+                ("已派单 / 处理中", [r for r in rows if r.ticket.status != "new"])]
+
+    def workers_for(self, ticket: Ticket, people: dict[int, Staff]) -> list[Staff]:
+        """Workers a supervisor may assign this ticket to: those covering its grid or a grid of its community."""
+        def belongs(worker: Staff) -> bool:
+            if ticket.community_id is None:
+                return True  # an unmatched place: only admins see it, and anyone may take it
+            grids = worker.grids or []
+            return ticket.grid_id in grids or worker.community == ticket.community_id or any(
+                (c := self.org.community_of_grid(g)) is not None and c.id == ticket.community_id for g in grids)
+
+        workers = [p for p in people.values() if p.role == "worker" and belongs(p)]
+        return sorted(workers, key=lambda w: (ticket.grid_id not in (w.grids or []), not w.on_duty, w.name))
+
+    def ticket_for(self, visit: Visit, ticket_id: str) -> Ticket:
+        try:
+            ticket = self.store.get(ticket_id.strip().upper())
+        except TicketNotFound as exc:
+            raise Refusal(404, f"没有找到工单 {ticket_id}。") from exc
+        if not can_view(Actor.of(visit.staff), ticket):
+            raise Refusal(403, "这张工单不在您负责的网格或社区，不能查看。")
+        return ticket
+
+    def detail(self, request: Request, visit: Visit, ticket: Ticket, status: int = 200, error: str = "",
+               flash: str = "") -> Response:
+        actor = Actor.of(visit.staff)
+        personal = can_see_personal_data(actor, ticket)
+        shown = (lambda text: text or "") if personal else (lambda text: mask(text or ""))
+        people = self.people()
+        events = [{"at": e.at, "who": self._who(e.actor, people), "what": EVENT_LABELS.get(e.action, e.action),
+                   "change": f"{STATUS_LABELS.get(e.from_status, '')} → {STATUS_LABELS.get(e.to_status, '')}"
+                   if e.to_status and e.from_status else "", "note": shown(e.note)}
+                  for e in self.store.events(ticket.id)]
+        mine = ticket.assignee_id == visit.staff.id
+        supervising = visit.staff.role in SUPERVISING
+        grid = self.org.grids.get(ticket.grid_id or "")
+        return render(
+            request, "ticket.html", status, title=f"工单 {ticket.id}", ticket=ticket, personal=personal,
+            phone=(ticket.phone if personal else mask(ticket.phone)) or "未留",
+            place=ticket.place if personal else coarse_place(ticket.place),
+            description=shown(ticket.description), resolution=shown(ticket.resolution_note),
+            rating_comment=shown(ticket.rating_comment), status_label=STATUS_LABELS.get(ticket.status, ticket.status),
+            grid_name=grid.name if grid else "未匹配网格", assignee=people.get(ticket.assignee_id), events=events,
+            can_accept=mine and ticket.status == "assigned", can_resolve=mine and ticket.status == "accepted",
+            can_hand_back=(mine or supervising) and ticket.status in ("assigned", "accepted"),
+            workers=self.workers_for(ticket, people) if supervising and ticket.status in ("new", "assigned") else [],
+            error=error, flash=flash)
+
+    @staticmethod
+    def _who(actor: str, people: dict[int, Staff]) -> str:
+        if actor.startswith("staff:") and actor[6:].isdigit():
+            person = people.get(int(actor[6:]))
+            return f"{person.name}（{ROLE_LABELS.get(person.role, person.role)}）" if person else "工作人员"
+        return {"resident": "居民", "system": "系统"}.get(actor, actor)
+
+    def act(self, visit: Visit, ticket: Ticket, action: str, form) -> None:
+        """Apply one posted action; Refusal when this person may not or the ticket changed meanwhile."""
+        actor = Actor.of(visit.staff)
+        mine = ticket.assignee_id == visit.staff.id
+        supervising = visit.staff.role in SUPERVISING
+        expected = str(form.get("status", "")) or None
+        kwargs: dict = {}
+        if action == "accept" and mine:
+            store_action, note = "accept", "已联系居民（工作台）"
+        elif action == "resolve" and mine:
+            note = str(form.get("note", "")).strip()
+            if not note:
+                raise Refusal(400, "请写一句怎么处理的（会发给居民）。")
+            if len(note) > 1000:
+                raise Refusal(400, "办结说明最多 1000 字。")
+            store_action = "resolve"
+        elif action == "handback" and (mine or supervising):
+            store_action, note = "hand_back", "退回（工作台）"
+        elif action == "assign" and supervising:
+            raw = str(form.get("assignee_id", ""))
+            people = self.people()
+            worker = people.get(int(raw)) if raw.isdigit() else None
+            if worker is None or worker.id not in {w.id for w in self.workers_for(ticket, people)}:
+                raise Refusal(400, "请选择本社区的网格员。")
+            store_action, note, kwargs = "assign", f"改派给 {worker.name}", {"assignee_id": worker.id}
+        else:
+            raise Refusal(403, "您不能对这张工单执行这个操作。")
+        try:
+            self.store.transition(ticket.id, store_action, actor, note=note, expected=expected, **kwargs)
+        except PermissionDenied as exc:
+            raise Refusal(403, str(exc)) from exc
+        except TransitionError as exc:
+            raise Refusal(409, str(exc)) from exc
+
+
+def add_routes(router: APIRouter, console) -> None:
+    views = TicketViews(console)
+
+    @router.get("/tickets")
+    def ticket_list(request: Request, closed: int = 0, visit: Visit = Depends(console.visit)) -> Response:
+        sections = views.sections(visit, include_closed=bool(closed))
+        return render(request, "tickets.html", title="工单", sections=sections, closed=bool(closed),
+                      status_labels=STATUS_LABELS)
+
+    @router.get("/tickets/{ticket_id}")
+    def ticket_detail(request: Request, ticket_id: str, ok: str = "", visit: Visit = Depends(console.visit)) -> Response:
+        ticket = views.ticket_for(visit, ticket_id)
+        return views.detail(request, visit, ticket, flash=DONE.get(ok, ""))
+
+    @router.post("/tickets/{ticket_id}/{action}")
+    async def ticket_action(request: Request, ticket_id: str, action: str,
+                            visit: Visit = Depends(console.visit)) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        form = await console.form(request)
+        ticket = await run_in_threadpool(views.ticket_for, visit, ticket_id)
+        try:
+            await run_in_threadpool(views.act, visit, ticket, action, form)
+        except Refusal as refusal:
+            if refusal.status == 403:
+                raise
+            fresh = await run_in_threadpool(views.ticket_for, visit, ticket_id)
+            return await run_in_threadpool(lambda: views.detail(request, visit, fresh, refusal.status,
+                                                                error=refusal.message))
+        return see_other(f"/console/tickets/{ticket.id}?ok={action}")
