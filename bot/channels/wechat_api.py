@@ -35,6 +35,9 @@ TOKEN_INVALID = {40001, 40014, 42001}  # invalid credential, invalid access_toke
 # Codes that will not change by sending the same message again soon: the user is gone, unreachable or
 # outside the 48-hour window in which an official account may write first (45015), or sent too many (45047).
 UNDELIVERABLE = {40003, 43004, 45015, 45047, 81013, 60111, 40031}
+# A logger's filters see only the records of that very logger, not of its children: every one is named.
+_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy",
+            "bot.channels.wechat", "bot.channels.wechat_api", "bot.channels.wechat_outbox")
 _SECRET_PARAMS = re.compile(r"((?:access_token|secret|corpsecret)=)[^&\s\"']+", re.IGNORECASE)
 
 
@@ -68,8 +71,7 @@ secret_filter = SecretFilter()
 def install_secret_filter(*secrets: str) -> None:
     """Register secrets and attach the filter to httpx, httpcore and this channel's loggers (idempotent)."""
     secret_filter.secrets.update(s for s in secrets if s and len(s) >= 6)
-    for name in ("httpx", "httpcore", "bot.channels.wechat", "bot.channels.wechat_api",
-                 "bot.channels.wechat_outbox"):
+    for name in _LOGGERS:
         logger = logging.getLogger(name)
         if secret_filter not in logger.filters:
             logger.addFilter(secret_filter)

@@ -104,6 +104,7 @@ class Job:
 class KbAdmin:
     def __init__(self, knowledge, max_upload_mb: float = 20):
         self.knowledge = knowledge
+        self.max_mb = max_upload_mb
         self.max_bytes = int(max_upload_mb * 1024 * 1024)
         self._running = threading.Lock()
         self._jobs: dict[str, Job] = {}
@@ -189,9 +190,8 @@ class KbAdmin:
         return safe, replaced
 
     def too_large_message(self, size: int | None = None) -> str:
-        limit = self.max_bytes / 1024 / 1024
         got = f"（这个文件约 {size / 1024 / 1024:.1f} MB）" if size else ""
-        return f"文件太大了：最大 {limit:g} MB{got}。请压缩或拆分后再上传。"
+        return f"文件太大了：最大 {self.max_mb:g} MB{got}。请压缩或拆分后再上传。"
 
     def remove(self, name: str) -> str:
         """Delete one document of the knowledge folder by its listed name; the next ingest drops it from the index."""

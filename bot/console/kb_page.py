@@ -33,7 +33,7 @@ class KbViews:
         documents = self.kb.documents()
         running = self.kb.running()
         return render(request, "kb.html", status, title="知识库", documents=documents, error=error, flash=flash,
-                      running=running, accept=",".join(SUPPORTED_SUFFIXES), max_mb=f"{self.kb.max_bytes / 2**20:g}",
+                      running=running, accept=",".join(SUPPORTED_SUFFIXES), max_mb=f"{self.kb.max_mb:g}",
                       docs_dir=self.kb.docs_dir.name)
 
     async def upload_form(self, request: Request, visit: Visit) -> FormData:

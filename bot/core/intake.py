@@ -40,7 +40,7 @@ class Intake:
     def start(self, incoming: Incoming, kind: str = "request") -> tuple[dict[str, Any], list[Reply]]:
         """Begin a report from the resident's first message."""
         intake: dict[str, Any] = {"kind": kind, "description": "", "category": "", "sla_class": "general",
-                                  "place": "", "building_id": None, "grid_id": None, "phone": "",
+                                  "place": "", "building_id": None, "grid_id": None, "community": "", "phone": "",
                                   "contact_time": "", "photos": [], "lat": None, "lon": None, "asking": None}
         if incoming.text and not incoming.text.startswith("/"):
             self._absorb_text(intake, incoming.text, first=True)
@@ -74,7 +74,8 @@ class Intake:
                 return intake, [Reply("请点击下面的按钮确认、修改或取消。", buttons=CONFIRM_BUTTONS, intent="request")]
             else:
                 self._absorb_text(intake, text)
-        return intake, self._next(intake, incoming)
+        replies = self._next(intake, incoming)
+        return (None if intake.get("filed") else intake), replies
 
     def _button(self, intake, incoming):
         payload = incoming.button or ""
@@ -92,7 +93,8 @@ class Intake:
                 return intake, [Reply(prompt, buttons=TIME_BUTTONS if slot == "contact_time" else [], intent="request")]
         if payload.startswith("intake:time:"):
             intake["contact_time"] = payload.removeprefix("intake:time:")
-            return intake, self._next(intake, incoming)
+            replies = self._next(intake, incoming)
+            return (None if intake.get("filed") else intake), replies
         if payload == "intake:confirm" and intake.get("asking") == "confirm":
             return None, self._file(intake, incoming)
         return intake, self._next(intake, incoming)
@@ -104,7 +106,8 @@ class Intake:
         if not intake["place"]:
             match = self.places.resolve(text)
             if match:
-                intake.update(place=match.text, building_id=match.building_id, grid_id=match.grid_id)
+                intake.update(place=match.text, building_id=match.building_id, grid_id=match.grid_id,
+                              community=match.community)
         if not intake["phone"]:
             intake["phone"] = find_phone(text) or ""
         if not intake["contact_time"] and not first:
@@ -120,16 +123,18 @@ class Intake:
             intake["lat"], intake["lon"] = incoming.location.latitude, incoming.location.longitude
             match = self.places.resolve_location(incoming.location.latitude, incoming.location.longitude)
             if match:
-                intake.update(place=match.text, building_id=match.building_id, grid_id=match.grid_id)
+                intake.update(place=match.text, building_id=match.building_id, grid_id=match.grid_id,
+                              community=match.community)
             elif not intake["place"]:
                 intake["place"] = incoming.location.label or f"定位 {incoming.location.latitude:.5f},{incoming.location.longitude:.5f}"
 
     def _set_place(self, intake, text: str) -> None:
         match = self.places.resolve(text)
         if match:
-            intake.update(place=match.text, building_id=match.building_id, grid_id=match.grid_id)
+            intake.update(place=match.text, building_id=match.building_id, grid_id=match.grid_id,
+                              community=match.community)
         else:
-            intake.update(place=text[:100], building_id=None, grid_id=None)
+            intake.update(place=text[:100], building_id=None, grid_id=None, community="")
 
     def _categorize(self, intake) -> None:
         if intake["kind"] == "emergency":
@@ -176,11 +181,12 @@ class Intake:
             channel=incoming.channel, user_id=incoming.user_id, description=intake["description"],
             category=intake["category"] or ("紧急情况" if intake["kind"] == "emergency" else "其他"),
             sla_class=intake["sla_class"], place=intake["place"], building_id=intake["building_id"],
-            grid_id=intake["grid_id"], phone=intake["phone"], contact_time=intake["contact_time"],
+            grid_id=intake["grid_id"], community=intake.get("community") or "", phone=intake["phone"], contact_time=intake["contact_time"],
             photos=list(intake["photos"]), latitude=intake["lat"], longitude=intake["lon"],
             urgent=intake["kind"] == "emergency", kind=intake["kind"],
         )
         info = self.desk.file(draft)
+        intake["filed"] = info.id
         if info.linked:
             text = (f"您之前已经反映过这个问题（工单 {info.id}，当前状态：{info.status_label or info.status}），"
                     "这次的补充已经记到同一张工单里，不会重复派单。")

@@ -57,6 +57,7 @@ class TicketDraft:
     place: str = ""
     building_id: str | None = None
     grid_id: str | None = None
+    community: str = ""  # known from the estate even when no grid covers the building
     phone: str = ""
     contact_time: str = ""
     photos: list[str] = field(default_factory=list)

@@ -89,10 +89,11 @@ class TicketNotifications:
         self.notifier.notify(ticket.channel, ticket.user_id, Reply(text, buttons or [], intent="ticket", ticket_id=ticket.id))
 
     def _to_staff(self, staff_id: int, reply: Reply) -> None:
-        with self.store.sessions() as s:
+        with self.store.sessions() as s:  # read, and give the connection back before writing the outbox
             staff = s.get(Staff, staff_id)
-            if staff is not None:
-                self.notifier.notify(staff.channel, staff.user_id, reply)
+            target = (staff.channel, staff.user_id) if staff is not None else None
+        if target is not None:
+            self.notifier.notify(*target, reply)
 
     def _to_supervisors(self, ticket: Ticket, text: str) -> None:
         with self.store.sessions() as s:

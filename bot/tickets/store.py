@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -59,52 +60,76 @@ class TicketStore:
         self.sla = sla or SlaPolicy.default()
         self.clock = clock
         self.listeners: list[Callable[[str, str, Actor], None]] = []  # (ticket id, action, actor)
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     # -- filing --------------------------------------------------------------
     def file(self, draft: TicketDraft) -> tuple[Ticket, bool]:
-        """Create a ticket and route it; or link to the resident's open ticket on the same problem."""
-        now = self.clock()
-        with self.sessions.begin() as s:
-            same = s.scalars(
-                select(Ticket).where(Ticket.channel == draft.channel, Ticket.user_id == draft.user_id,
-                                     Ticket.category == draft.category, Ticket.status.in_(OPEN_STATES),
-                                     Ticket.created_at >= now - DUPLICATE_WINDOW)
-                .order_by(Ticket.created_at.desc())
-            ).first()
-            if same is not None and (same.building_id == draft.building_id or not draft.building_id):
-                s.add(TicketEvent(ticket_id=same.id, at=now, actor="resident", action="resident_added",
-                                  note=draft.description[:1000]))
-                if draft.photos:
-                    same.photos = list(same.photos or []) + draft.photos
-                s.flush()
-                s.expunge(same)
-                return same, True
-        community = self.org.community_of_grid(draft.grid_id)
-        deadlines = self.sla.deadlines(draft.sla_class, now)
+        """Create a ticket and route it; or link to the resident's open ticket on the same problem.
+
+        The duplicate check and the insert are one transaction under a lock per
+        resident, so a report delivered twice at once (a double tap, a channel's
+        redelivery) is filed once.
+        """
         for _ in range(5):
-            ticket = Ticket(
-                id=_new_id(now), channel=draft.channel, user_id=draft.user_id, kind=draft.kind,
-                category=draft.category or "其他", sla_class=draft.sla_class, urgent=draft.urgent,
-                description=draft.description, place=draft.place, building_id=draft.building_id,
-                grid_id=draft.grid_id, community_id=community.id if community else None, phone=draft.phone,
-                contact_time=draft.contact_time, photos=list(draft.photos), latitude=draft.latitude,
-                longitude=draft.longitude, status="new", created_at=now, dispatch_due=deadlines.dispatch,
-                feedback_due=deadlines.feedback,
-            )
             try:
-                with self.sessions.begin() as s:
-                    s.add(ticket)
-                    s.add(TicketEvent(ticket_id=ticket.id, at=now, actor="resident", action="filed", to_status="new",
-                                      note=f"{ticket.category} {mask(ticket.place)}"))
+                with self._resident_lock(draft), self.sessions.begin() as s:
+                    if s.bind.dialect.name == "postgresql":  # other processes too
+                        s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                                  {"key": f"file:{draft.channel}:{draft.user_id}"})
+                    ticket, linked = self._file_in(s, draft, self.clock())
+                    s.flush()
+                    s.expunge(ticket)
                 break
             except IntegrityError:
-                continue  # an id collision: draw another
+                continue  # a random id collided: draw another
         else:  # pragma: no cover - five collisions of a random id in a row
             raise RuntimeError("could not allocate a ticket id")
+        if linked:
+            return ticket, True
         log.info("ticket %s filed: %s", ticket.id, mask(f"{ticket.category} @ {ticket.place}"))
         self._emit(ticket.id, "filed", RESIDENT)
         self.route(ticket.id)
         return self.get(ticket.id), False
+
+    def _file_in(self, s: Session, draft: TicketDraft, now: datetime) -> tuple[Ticket, bool]:
+        same = s.scalars(
+            select(Ticket).where(Ticket.channel == draft.channel, Ticket.user_id == draft.user_id,
+                                 Ticket.category == draft.category, Ticket.status.in_(OPEN_STATES),
+                                 Ticket.created_at >= now - DUPLICATE_WINDOW)
+            .order_by(Ticket.created_at.desc())
+        ).first()
+        if same is not None and (same.building_id == draft.building_id or not draft.building_id):
+            s.add(TicketEvent(ticket_id=same.id, at=now, actor="resident", action="resident_added",
+                              note=draft.description[:1000]))
+            if draft.photos:
+                same.photos = list(same.photos or []) + draft.photos
+            return same, True
+        community = self.org.community_of_grid(draft.grid_id) or self.org.communities.get(draft.community or "")
+        deadlines = self.sla.deadlines(draft.sla_class, now)
+        ticket = Ticket(
+            id=_new_id(now), channel=draft.channel, user_id=draft.user_id, kind=draft.kind,
+            category=draft.category or "其他", sla_class=draft.sla_class, urgent=draft.urgent,
+            description=draft.description, place=draft.place, building_id=draft.building_id,
+            grid_id=draft.grid_id, community_id=community.id if community else None, phone=draft.phone,
+            contact_time=draft.contact_time, photos=list(draft.photos), latitude=draft.latitude,
+            longitude=draft.longitude, status="new", created_at=now, dispatch_due=deadlines.dispatch,
+            feedback_due=deadlines.feedback,
+        )
+        s.add(ticket)
+        s.add(TicketEvent(ticket_id=ticket.id, at=now, actor="resident", action="filed", to_status="new",
+                          note=f"{ticket.category} {mask(ticket.place)}"))
+        return ticket, False
+
+    def _resident_lock(self, draft: TicketDraft) -> threading.Lock:
+        key = (draft.channel, draft.user_id)
+        with self._locks_guard:
+            lock = self._locks.get(key)
+            if lock is None:
+                if len(self._locks) > 10000:  # forget idle residents' locks
+                    self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+                lock = self._locks[key] = threading.Lock()
+            return lock
 
     def route(self, ticket_id: str) -> Staff | None:
         """Assign to the least-loaded on-duty worker of the ticket's grid; else leave it for the supervisor."""
@@ -145,7 +170,7 @@ class TicketStore:
             if action == "assign":
                 values["assignee_id"] = assignee_id
             elif action == "accept":
-                values["accepted_at"] = now
+                values["accepted_at"] = func.coalesce(Ticket.accepted_at, now)  # the first contact counts
             elif action == "resolve":
                 values.update(resolved_at=now, resolution_note=note)
             elif action == "close":
