@@ -18,7 +18,7 @@ def serve(settings) -> int:
     return asyncio.run(_serve(settings))
 
 
-def build_app(service, telegram=None):
+def build_app(service, telegram=None, wechat=None, extra_routes=()):
     """The ASGI app with every HTTP route of the service."""
     from fastapi import APIRouter, Request, Response
 
@@ -36,6 +36,9 @@ def build_app(service, telegram=None):
             return Response(status_code=status)
 
         routes.append(router)
+    if wechat is not None:
+        routes.append(wechat.router)
+    routes.extend(extra_routes)
 
     def health() -> dict:
         snap = service.knowledge.index.snapshot()
@@ -62,7 +65,16 @@ async def _serve(settings) -> int:
 
         telegram = TelegramChannel(service.conversation, token, settings.telegram, outbox=service.outbox,
                                    webhook_secret=os.environ.get(settings.telegram.webhook_secret_env, ""))
-    app = build_app(service, telegram)
+    wechat = None
+    if settings.wechat.kind != "none":
+        from bot.channels.wechat import WeChatChannel
+
+        wechat = WeChatChannel(service.conversation, settings.wechat,
+                               token=os.environ.get(settings.wechat.token_env, "").strip(),
+                               aes_key=os.environ.get(settings.wechat.aes_key_env, "").strip() or None,
+                               app_secret=os.environ.get(settings.wechat.app_secret_env, "").strip(),
+                               outbox=service.outbox)
+    app = build_app(service, telegram, wechat)
     config = uvicorn.Config(app, host=settings.web.host, port=settings.web.port, log_level="warning",
                             lifespan="off")
     server = uvicorn.Server(config)
@@ -72,6 +84,9 @@ async def _serve(settings) -> int:
     else:
         await telegram.start()
         log.info("Telegram (%s) and the web channel at %s are running", settings.telegram.mode, url)
+    if wechat is not None:
+        await wechat.start()
+        log.info("WeChat (%s) callbacks at %swechat", settings.wechat.kind, url)
     watch = asyncio.create_task(service.watch.run(settings.tickets.check_interval_seconds))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -85,4 +100,6 @@ async def _serve(settings) -> int:
         watch.cancel()
         if telegram is not None:
             await telegram.stop()
+        if wechat is not None:
+            await wechat.stop()
     return 0

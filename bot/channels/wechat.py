@@ -17,20 +17,20 @@ always on WeCom: msg_signature over token/timestamp/nonce/Encrypt); encrypted
 messages are answered encrypted, with a fresh timestamp and nonce.
 
 Refused: unsigned or wrongly signed requests, and timestamps more than
-REPLAY_WINDOW seconds from our clock (403). WeChat sends a request and its
-retries within ~15 s, so five minutes leaves room for clock skew while a
-captured request cannot be replayed later; inside the window a replay finds its
-MsgId in the turn cache (kept longer than the window) and runs nothing new.
-Malformed or DTD-carrying XML and undecryptable payloads answer 400, bodies over
-64 KB 413; bad input never answers 500.
+REPLAY_WINDOW seconds from our clock (403): WeChat sends a message and its
+retries within ~15 s, so five minutes allows for clock skew while a captured
+request cannot be replayed later, and inside the window a replay meets its
+MsgId in the turn cache (kept longer) and runs nothing. Malformed or DTD-carrying
+XML and undecryptable payloads answer 400, bodies over 64 KB 413; never 500.
 
 WeChat waits 5 s, then retries (three times). The answer is returned passively
 when the core is done within ``reply_within_seconds``; otherwise "success" is
 answered at once and the answer follows through the message API. A retry waits
 for the same in-flight task (wechat_turns.py); the core runs once per message.
 
-Protocol code is our own, not wechatpy's (wechat_crypto.py says why); exceptions are
-drawn in wechat_errors.py.
+Buttons become numbered lines answered with the number (wechat_translate.py).
+Protocol code is our own, not wechatpy's (wechat_crypto.py says why); the
+exceptions are drawn in wechat_errors.py.
 """
 
 from __future__ import annotations
@@ -75,23 +75,24 @@ class WeChatChannel:
     def __init__(self, conversation: ConversationLike, settings: WeChatSettings, token: str, aes_key: str | None,
                  app_secret: str, *, outbox: OutboxLike | None = None, clock: Callable[[], float] = time.time,
                  http: httpx.AsyncClient | None = None, outbox_interval: float = 2.0, outbox_batch: int = 20):
-        if settings.kind not in ("official", "wecom"):
-            raise ConfigError("wechat.kind must be official or wecom to run the WeChat channel")
-        if not token:
-            raise ConfigError(f"the WeChat callback Token is empty (set {settings.token_env})")
-        if settings.kind == "wecom" and not aes_key:
-            raise ConfigError(f"WeCom callbacks are always encrypted: set {settings.aes_key_env}")
-        if not app_secret:
-            raise ConfigError(f"late answers need the message API: set {settings.app_secret_env}")
-        if settings.kind == "wecom" and not settings.agent_id.isdigit():
-            raise ConfigError("wechat.agent_id must be the WeCom app's numeric AgentId")
+        wecom = settings.kind == "wecom"
+        for wrong, problem in [
+            (settings.kind not in ("official", "wecom"), "wechat.kind must be official or wecom to run WeChat"),
+            (not token, f"the WeChat callback Token is empty (set {settings.token_env})"),
+            (not settings.app_id, "wechat.app_id is empty (the AppID, or the CorpID for WeCom)"),
+            (wecom and not aes_key, f"WeCom callbacks are always encrypted: set {settings.aes_key_env}"),
+            (not app_secret, f"late answers need the message API: set {settings.app_secret_env}"),
+            (wecom and not settings.agent_id.isdigit(), "wechat.agent_id must be the WeCom app's numeric AgentId"),
+        ]:
+            if wrong:
+                raise ConfigError(problem)
         self.conversation = conversation
         self.settings = settings
         self.kind = settings.kind
         self.clock = clock
         self.crypto = MessageCrypto(aes_key, settings.app_id) if aes_key else None
         api_base = settings.api_base
-        if self.kind == "wecom" and api_base.rstrip("/") == OFFICIAL_API:
+        if wecom and api_base.rstrip("/") == OFFICIAL_API:
             api_base = WECOM_API  # the default of wechat.api_base is the official accounts' host
         self._own_http = http is None
         self.http = http if http is not None else httpx.AsyncClient(timeout=10.0)

@@ -106,7 +106,10 @@ class LangchainWriter:
 
         as_messages = [SystemMessage(text) if role == "system" else HumanMessage(text) for role, text in messages]
         started = self._clock()
-        future = self._pool.submit(self.model.invoke, as_messages)
+        try:
+            future = self._pool.submit(self.model.invoke, as_messages)
+        except RuntimeError:  # closed
+            return None
         try:
             reply = future.result(timeout=budget)
         except FutureTimeout:

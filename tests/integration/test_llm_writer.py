@@ -308,3 +308,13 @@ def test_a_follow_up_is_searched_as_the_rewritten_question(standin, make_writer)
 
     assert fakes["retriever"].queries[-1] == "残疾人取暖补贴申请要带什么材料"
     assert answer.text.startswith("带残疾人证、户口簿到社区服务站申请。\n\n来源：")
+
+
+def test_settings_that_cannot_work_are_a_configuration_error(monkeypatch):
+    from bot.errors import ConfigError
+
+    monkeypatch.delenv("SHEGONG_UNSET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="llm.model"):
+        build_writer(LlmSettings(provider="openai", base_url="http://127.0.0.1:11434/v1", model=""))
+    with pytest.raises(ConfigError, match="SHEGONG_UNSET_KEY"):
+        build_writer(LlmSettings(provider="openai", model="gpt-4o-mini", api_key_env="SHEGONG_UNSET_KEY"))

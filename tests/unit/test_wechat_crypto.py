@@ -49,7 +49,8 @@ def test_encrypting_the_official_sample_with_its_random_prefix_gives_the_publish
 def test_encrypting_wechatpys_sample_reply_gives_its_ciphertext_and_signature():
     crypto = MessageCrypto("kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR", "wx49f0ab532d5d035a")
     reply = ("<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[test]]></Content>\n"
-             "<FromUserName><![CDATA[wx49f0ab532d5d035a]]></FromUserName>\n<ToUserName><![CDATA[messense]]></ToUserName>\n"
+             "<FromUserName><![CDATA[wx49f0ab532d5d035a]]></FromUserName>\n"
+             "<ToUserName><![CDATA[messense]]></ToUserName>\n"
              "<AgentID>1</AgentID>\n<CreateTime>1411525903</CreateTime>\n</xml>")
 
     encrypted = crypto.encrypt(reply, random_prefix=b"1234567890123456")
