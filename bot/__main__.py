@@ -4,6 +4,7 @@
     python -m bot chat [--config PATH] [--json] [--user ID]
     python -m bot admin invite --role worker --grid ID [--name NAME] [--hours H]
     python -m bot admin stats [--since YYYY-MM-DD]
+    python -m bot admin password --staff ID       (the password is asked, or read from stdin)
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     stats = admin_sub.add_parser("stats", parents=[common], help="print the three rates and counts")
     stats.add_argument("--since", help="only tickets filed on or after this date (YYYY-MM-DD)")
     stats.add_argument("--community", help="only this community")
+    password = admin_sub.add_parser("password", parents=[common],
+                                    help="set a staff member's console password (asked, or read from stdin)")
+    password.add_argument("--staff", required=True, help="staff id or exact name")
     return parser
 
 

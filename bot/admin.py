@@ -16,6 +16,10 @@ def run_admin(settings, args) -> int:
         except ValueError as exc:
             raise ConfigError(f"--since must be a date like 2026-11-01, not {args.since!r}") from exc
     service = build_service(settings)
+    if args.admin_command == "password":
+        from bot.console.cli import password_command
+
+        return password_command(service, args.staff)
     if args.admin_command == "invite":
         code = service.staff.create_invite(args.role, args.grid, args.community, args.name, args.hours, "cli")
         print(f"邀请码 {code}（{args.hours:g} 小时内有效，只能用一次）。请让对方给机器人发送：/bind {code}")

@@ -88,6 +88,9 @@ class Service:
     conversation: object
     watch: object
     categorizer: object
+    console_auth: object = None
+    kb_admin: object = None
+    kb_chat: object = None
 
 
 def build_service(settings: Settings, embedder: Embedder | None = None, clock=None,
@@ -136,12 +139,21 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
 
         writer = build_writer(settings.llm)
     band = (settings.intents.unsure_low, settings.intents.unsure_high)
+    from bot.console.auth import ConsoleAuth
+    from bot.console.chat import ConsoleLinkCommand, KnowledgeChatAdmin, StaffCommandChain, console_base_url
+    from bot.console.kb_admin import KbAdmin
+
+    console_auth = ConsoleAuth(sessions, settings.console, clock=store.clock)
+    kb_admin = KbAdmin(knowledge, settings.console.max_upload_mb)
+    kb_chat = KnowledgeChatAdmin(kb_admin, directory)
+    staff_commands = StaffCommandChain(StaffChat(directory),
+                                       ConsoleLinkCommand(console_auth, directory, console_base_url(settings)), kb_chat)
     conversation = Conversation(IntentClassifier(intent_model, band), knowledge.retriever, dialogues, intake, desk,
-                                dict(settings.emergency.numbers), staff=StaffChat(directory), writer=writer)
+                                dict(settings.emergency.numbers), staff=staff_commands, writer=writer)
     watch = DeadlineWatch(store, timedelta(minutes=ts.remind_before_minutes), timedelta(days=ts.auto_close_days),
                           timedelta(days=ts.retention_days))
     return Service(settings, knowledge, engine, sessions, dialogues, outbox, store, desk, directory, conversation,
-                   watch, categorizer)
+                   watch, categorizer, console_auth=console_auth, kb_admin=kb_admin, kb_chat=kb_chat)
 
 
 def build_intent_model(settings: Settings, embedder: Embedder):

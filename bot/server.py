@@ -45,6 +45,9 @@ def build_app(service, telegram=None, wechat=None, extra_routes=()):
         return {"index_generation": snap.generation if snap else None,
                 "passages": len(snap.entries) if snap else 0}
 
+    from bot.console.app import create_console_router
+
+    routes.append(create_console_router(service))
     return create_web_app(service.conversation, service.settings.web, service.outbox, extra_routes=routes,
                           health=health)
 
@@ -65,6 +68,7 @@ async def _serve(settings) -> int:
 
         telegram = TelegramChannel(service.conversation, token, settings.telegram, outbox=service.outbox,
                                    webhook_secret=os.environ.get(settings.telegram.webhook_secret_env, ""))
+        service.kb_chat.fetchers["telegram"] = telegram.fetch_file
     wechat = None
     if settings.wechat.kind != "none":
         from bot.channels.wechat import WeChatChannel

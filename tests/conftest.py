@@ -195,10 +195,16 @@ def run_python() -> Callable[..., subprocess.CompletedProcess]:
 # -- tickets: a real database, once on SQLite and once on PostgreSQL (tests/integration/db.py) --------
 
 
+@pytest.fixture(scope="session")
+def service_index(tmp_path_factory) -> Path:
+    """An index folder for the services tests build; its sibling cache/ keeps the intent model's embeddings."""
+    return tmp_path_factory.mktemp("service") / "index"
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request, tmp_path):
+def database(request, tmp_path, service_index):
     """A migrated, empty database with the ticket system wired on it and a fake clock (see tests/integration/db.py)."""
     from tests.integration.db import open_database
 
-    with open_database(request.param, tmp_path) as db:
+    with open_database(request.param, tmp_path, index_dir=service_index) as db:
         yield db

@@ -100,6 +100,7 @@ class TelegramChannel:
 
     async def start(self) -> None:
         """Start inside the running event loop: polling, or register the webhook."""
+        self._loop = asyncio.get_running_loop()
         app = self.application or self.build_application()
         await app.initialize()
         await self._post_init(app)  # run_polling() would call it; start() is its manual equivalent
@@ -211,6 +212,14 @@ class TelegramChannel:
     @property
     def _bot(self):
         return self.application.bot
+
+    def fetch_file(self, file_id: str) -> bytes:
+        """Download a file a user sent (an admin's document); called from the conversation's worker thread."""
+        return asyncio.run_coroutine_threadsafe(self._download(file_id), self._loop).result(timeout=60)
+
+    async def _download(self, file_id: str) -> bytes:
+        file = await self._bot.get_file(file_id)
+        return bytes(await file.download_as_bytearray())
 
     async def send_reply(self, chat_id: int | str, reply: Reply) -> None:
         """Send one Reply as plain text (no parse_mode, so no user text can inject markup)."""

@@ -50,5 +50,6 @@ def _content(message: Message) -> dict:
     if message.animation is not None or message.audio is not None:  # an animation also carries a document
         return dict(kind="other")
     if message.document is not None:
-        return dict(text=caption, kind="file")
+        return dict(text=caption, kind="file",
+                    document=(message.document.file_id, message.document.file_name or ""))
     return dict(kind="other")  # polls, dice, games, stories …

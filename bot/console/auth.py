@@ -190,7 +190,8 @@ class ConsoleAuth:
             if recent >= MAX_FAILURES:
                 log.warning("console login throttled for a name from %s", address)
                 minutes = int(FAILURE_WINDOW.total_seconds() // 60)
-                raise LoginThrottled(f"密码错误次数太多，请 {minutes} 分钟后再试，或在聊天中发送 /console 获取登录链接。")
+                raise LoginThrottled(f"密码错误次数太多，请 {minutes} 分钟后再试，"
+                                     "或在聊天中发送 /console 获取登录链接。")
             staff = find_staff(s, name) if name else None
             stored = staff.password_hash if staff is not None else None
             if staff is not None:

@@ -41,7 +41,8 @@ def bar_chart(title: str, items: Sequence[tuple[str, float | None]], fmt: Callab
             w = max(0.0, min(1.0, value / top_value)) * bar_w
             parts.append(f'<rect x="{label_w}" y="{y + 5}" width="{w:.1f}" height="18" rx="3" fill="{BAR}"/>')
         text = "暂无数据" if value is None else fmt(value)
-        parts.append(f'<text x="{label_w + bar_w + 6}" y="{y + 18}" font-size="13" fill="{INK}">{escape(text)}</text></g>')
+        parts.append(f'<text x="{label_w + bar_w + 6}" y="{y + 18}" font-size="13" fill="{INK}">'
+                     f'{escape(text)}</text></g>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -55,7 +56,8 @@ def column_chart(title: str, items: Sequence[tuple[str, float]], width: int = 36
     bar_w = min(36.0, slot * 0.7)
     top_value = max((v for _, v in items), default=0) or 1
     parts = [_open(title, width, height), _title(title),
-             f'<line x1="4" y1="{top + plot_h}" x2="{width - 4}" y2="{top + plot_h}" stroke="{MUTED}" stroke-width="1"/>']
+             f'<line x1="4" y1="{top + plot_h}" x2="{width - 4}" y2="{top + plot_h}" stroke="{MUTED}" '
+             'stroke-width="1"/>']
     if not items:
         parts.append(f'<text x="4" y="{top + 18}" font-size="13" fill="{MUTED}">暂无数据</text>')
     label_every = max(1, round(n / 8))  # at most ~8 labels fit under a phone-wide chart
@@ -64,7 +66,8 @@ def column_chart(title: str, items: Sequence[tuple[str, float]], width: int = 36
         x = 4 + i * slot + (slot - bar_w) / 2
         cx = x + bar_w / 2
         parts.append(f'<g><title>{escape(label)}：{value:g}</title>')
-        parts.append(f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" rx="2" fill="{BAR}"/>')
+        parts.append(f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" rx="2" '
+                     f'fill="{BAR}"/>')
         parts.append(f'<text x="{cx:.1f}" y="{top + plot_h - h - 4:.1f}" font-size="12" text-anchor="middle" '
                      f'fill="{INK}">{value:g}</text>')
         if i % label_every == 0:

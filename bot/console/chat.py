@@ -11,7 +11,7 @@ import logging
 from typing import Callable, MutableMapping
 
 from bot.console.auth import ConsoleAuth
-from bot.console.kb_admin import KbAdmin, KbAdminError, safe_filename
+from bot.console.kb_admin import KbAdmin, KbAdminError, KbBusy, safe_filename
 from bot.core import texts
 from bot.core.messages import Incoming, Reply
 from bot.retrieval.ingest import IngestReport
@@ -61,6 +61,7 @@ class ConsoleLinkCommand:
             log.warning("/console refused for non-staff %s/%s", incoming.channel, incoming.user_id)
             return [Reply(texts.STAFF_ONLY, intent="command")]
         token = self.auth.issue_login_token(staff.id)
+        log.info("console login link sent to staff %s", staff.id)
         minutes = f"{self.auth.settings.login_link_minutes:g}"
         return [Reply(f"工作台登录链接（{minutes} 分钟内有效，只能用一次，请勿转发）：\n"
                       f"{self.base_url}/console/login/{token}", intent="staff")]
@@ -111,8 +112,11 @@ class KnowledgeChatAdmin:
             log.exception("could not fetch document %s from %s", file_id, incoming.channel)
             return Reply("文件下载失败，请重新发送，或在工作台的“知识库”页面上传。", intent="staff")
         saved, replaced = self.kb.save(name, data)
-        report = self.kb.run_now()
         log.info("admin %s/%s added knowledge document %s", incoming.channel, incoming.user_id, saved)
+        try:
+            report = self.kb.run_now()
+        except KbBusy as exc:
+            return Reply(f"已保存 {saved}。{exc}（发送 /reingest 导入）", intent="staff")
         verb = "已替换" if replaced else "已加入"
         return Reply(f"{verb}知识库：{saved}\n" + describe(report), intent="staff")
 

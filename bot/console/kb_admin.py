@@ -26,6 +26,8 @@ from bot.retrieval.loaders import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
 MAX_NAME = 120
+KEEP_JOBS = 10  # finished jobs whose progress page still answers
+STATUS_LABELS = {"indexed": "已导入", "failed": "导入失败", "pending": "待导入", "removed": "已删除，待重新导入"}
 STAGES = {"queued": "排队中", "load": "读取文件", "embed": "生成向量", "done": "完成", "failed": "失败"}
 _UNSAFE = re.compile(r"[^\w\-.()（）【】《》，、 ]", re.UNICODE)
 
@@ -75,7 +77,7 @@ class Document:
 
     @property
     def label(self) -> str:
-        return {"indexed": "已导入", "failed": "导入失败", "pending": "待导入", "removed": "已删除，待重新导入"}[self.status]
+        return STATUS_LABELS[self.status]
 
 
 @dataclass
@@ -161,6 +163,8 @@ class KbAdmin:
         st = path.stat()
         key = (str(path), st.st_size, st.st_mtime_ns)
         if key not in self._digests:
+            if len(self._digests) > 5000:
+                self._digests.clear()
             digest = hashlib.sha256()
             with open(path, "rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):
@@ -211,7 +215,8 @@ class KbAdmin:
         if not self._running.acquire(blocking=False):
             raise KbBusy(BUSY)
         job = Job(id=secrets.token_hex(8))
-        self._jobs = {k: v for k, v in self._jobs.items() if v.state == "running"} | {job.id: job}
+        recent = sorted(self._jobs.values(), key=lambda j: j.started)[-(KEEP_JOBS - 1):]
+        self._jobs = {j.id: j for j in recent} | {job.id: job}
         thread = threading.Thread(target=self._run_job, args=(job,), name=f"reingest-{job.id}", daemon=True)
         try:
             thread.start()

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from bot.console.auth import Visit
+from bot.console.pages import render
 from bot.errors import BotError
 from bot.tickets.models import Staff
-from bot.console.pages import render
 
 ROLES = {"worker": "网格员", "supervisor": "社区负责人", "admin": "管理员"}
 
@@ -72,6 +72,8 @@ def add_routes(router: APIRouter, console) -> None:
         try:
             code, invite = await run_in_threadpool(views.create, visit, form)
         except BotError as exc:
-            return await run_in_threadpool(lambda: views.page(request, 400, error=str(exc), form=dict(form)))
-        # the code is shown on this response only: it is stored hashed and the page is not cached
-        return await run_in_threadpool(lambda: views.page(request, code=code, invite=invite))
+            error = str(exc)
+        else:
+            # the code is shown on this response only: it is stored hashed and the page is not cached
+            return await run_in_threadpool(lambda: views.page(request, code=code, invite=invite))
+        return await run_in_threadpool(lambda: views.page(request, 400, error=error, form=dict(form)))

@@ -1,4 +1,4 @@
-"""Statistics for supervisors (their community) and admins (the district): the three rates and counts, as SVG and CSV."""
+"""Statistics for supervisors (their community) and admins (the district): the three rates and counts, SVG and CSV."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ class StatsViews:
         """(community filter, start time) this person asked for and may see."""
         self.console.require(visit, "supervisor", "admin")
         if visit.staff.role == "supervisor":
-            community = visit.staff.community or ""
+            if not visit.staff.community:
+                raise Refusal(403, "您的账号没有对应的社区，请联系管理员重新邀请。")
+            community = visit.staff.community
         elif community and community not in self.org.communities:
             raise Refusal(400, f"没有社区 {community}。")
         start = None
@@ -67,7 +69,8 @@ class StatsViews:
         return rows
 
     def charts(self, stats: Stats) -> list:
-        rates = [("响应率", stats.response_rate), ("解决率", stats.resolution_rate), ("满意率", stats.satisfaction_rate)]
+        rates = [("响应率", stats.response_rate), ("解决率", stats.resolution_rate),
+                 ("满意率", stats.satisfaction_rate)]
         return [
             bar_chart("三率", rates, fmt=lambda v: f"{v:.0%}", maximum=1.0, label_chars=4),
             bar_chart("按类别", [(k, v) for k, v in _by_count(stats.by_category)]),

@@ -49,7 +49,7 @@ class Row:
 
 
 def next_deadline(ticket: Ticket) -> tuple[datetime | None, str]:
-    """The deadline that matters now: contacting the resident, then the first feedback; none while the resident rates."""
+    """The deadline that matters now: contacting the resident, then the first feedback; none while rating."""
     if ticket.status in ("new", "assigned"):
         return as_utc(ticket.dispatch_due), "联系时限"
     if ticket.status == "accepted":
@@ -192,7 +192,8 @@ def add_routes(router: APIRouter, console) -> None:
                       status_labels=STATUS_LABELS)
 
     @router.get("/tickets/{ticket_id}")
-    def ticket_detail(request: Request, ticket_id: str, ok: str = "", visit: Visit = Depends(console.visit)) -> Response:
+    def ticket_detail(request: Request, ticket_id: str, ok: str = "",
+                      visit: Visit = Depends(console.visit)) -> Response:
         ticket = views.ticket_for(visit, ticket_id)
         return views.detail(request, visit, ticket, flash=DONE.get(ok, ""))
 
@@ -208,7 +209,8 @@ def add_routes(router: APIRouter, console) -> None:
         except Refusal as refusal:
             if refusal.status == 403:
                 raise
-            fresh = await run_in_threadpool(views.ticket_for, visit, ticket_id)
-            return await run_in_threadpool(lambda: views.detail(request, visit, fresh, refusal.status,
-                                                                error=refusal.message))
-        return see_other(f"/console/tickets/{ticket.id}?ok={action}")
+            status, message = refusal.status, refusal.message
+        else:
+            return see_other(f"/console/tickets/{ticket.id}?ok={action}")
+        fresh = await run_in_threadpool(views.ticket_for, visit, ticket_id)
+        return await run_in_threadpool(lambda: views.detail(request, visit, fresh, status, error=message))

@@ -121,9 +121,9 @@ class Conversation:
 
     # -- questions ---------------------------------------------------------
     def _answer(self, text: str, state: DialogueState) -> list[Reply]:
-        query = text
-        question = text
-        if state.topic and (len(text) <= 12 or (len(text) <= 20 and _FOLLOW_UP_START.search(text))):
+        query = question = text
+        follow_up = bool(state.topic) and len(text) <= 20 and bool(_FOLLOW_UP_START.search(text))
+        if follow_up:
             query = f"{text} {state.topic}"  # "那需要带什么材料?" asks about the document just discussed
             if self.writer is not None:
                 rewritten = self._safely(self.writer.rewrite, text, state.topic, state.data.get("last_question", ""))
@@ -131,6 +131,9 @@ class Conversation:
                     query = question = rewritten
         try:
             hits = list(self.retriever.search(query))
+            if not hits and not follow_up and state.topic and len(text) <= 12:
+                # a short question that finds nothing alone ("几点开门") is about the last topic
+                hits = list(self.retriever.search(f"{text} {state.topic}"))
         except IndexUnavailable:
             log.warning("knowledge index unavailable")
             return [Reply(texts.UNAVAILABLE, intent=QUESTION)]

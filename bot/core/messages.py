@@ -23,6 +23,7 @@ class Incoming:
     photos: tuple[str, ...] = ()  # channel file ids or URLs
     location: Location | None = None
     kind: str = "text"  # text | button | photo | location | sticker | voice | video | file | other
+    document: tuple[str, str] | None = None  # (channel file id, file name) of a sent document, kind "file"
     display_name: str = ""
 
 

@@ -64,7 +64,7 @@ class CategoryClassifier:
             return
         rows, names = [], []
         for c in self.categories:
-            texts = [c.description, *c.examples] if (c.examples or c.description) else []
+            texts = [t for t in (c.description, *c.examples) if t.strip()]
             if not texts or c.name == FALLBACK:
                 continue
             vectors = self.embedder.embed(texts)

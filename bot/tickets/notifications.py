@@ -32,7 +32,8 @@ def ticket_card(ticket: Ticket, show_personal: bool) -> str:
     phone = ticket.phone if show_personal else mask(ticket.phone)
     place = ticket.place if show_personal else _coarse(ticket.place)
     lines = [f"工单 {ticket.id}｜{ticket.category}" + ("｜紧急" if ticket.urgent else ""),
-             f"位置：{place}", f"问题：{ticket.description[:300]}", f"联系电话：{phone or '未留'}"]
+             f"位置：{place}", f"问题：{(ticket.description if show_personal else mask(ticket.description))[:300]}",
+             f"联系电话：{phone or '未留'}"]
     if ticket.contact_time:
         lines.append(f"方便联系：{ticket.contact_time}")
     if ticket.photos:

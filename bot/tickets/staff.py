@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from bot.core import texts
 from bot.core.messages import Incoming, Reply
+from bot.core.privacy import mask
 from bot.errors import BotError
 from bot.tickets.lifecycle import STATUS_LABELS, PermissionDenied, TicketNotFound, TransitionError
 from bot.tickets.models import Invite, Staff
@@ -156,7 +157,9 @@ class StaffChat:
         if not can_view(actor, ticket):
             raise TicketNotFound(f"没有找到工单 {ticket_id}")  # do not reveal that it exists
         card = ticket_card(ticket, can_see_personal_data(actor, ticket))
-        history = "\n".join(f"{local(e.at)} {e.action} {e.note[:40]}" for e in self.store.events(ticket.id)[-8:])
+        show = can_see_personal_data(actor, ticket)
+        history = "\n".join(f"{local(e.at)} {e.action} {(e.note if show else mask(e.note))[:40]}"
+                             for e in self.store.events(ticket.id)[-8:])
         buttons = worker_buttons(ticket) if ticket.assignee_id == actor.staff_id else []
         return [Reply(f"{card}\n状态：{STATUS_LABELS.get(ticket.status)}\n—— 记录 ——\n{history}", buttons, intent="staff",
                       ticket_id=ticket.id)]

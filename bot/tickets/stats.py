@@ -52,9 +52,11 @@ def compute_stats(sessions, since: datetime | None = None, now: datetime | None 
         stats.by_week[f"{year}-W{week:02d}"] += 1
         if t.status in ("cancelled", "merged"):
             continue
-        dispatched += 1
         if t.accepted_at is not None and as_utc(t.accepted_at) <= as_utc(t.dispatch_due):
+            dispatched += 1
             responded += 1
+        elif t.accepted_at is not None or now is None or as_utc(t.dispatch_due) <= now:
+            dispatched += 1  # late, or the deadline passed: counts against; still within it: not yet judged
         if t.rating is not None:
             ratings.append(t.rating)
             if t.status == "closed":

@@ -67,6 +67,7 @@ class Db:
     url: str
     engine: Engine
     clock: FakeClock
+    index_dir: Path = Path("index")  # of the services built from config(); shared to reuse their caches
     org: Organisation = field(default_factory=lambda: load_organisation(DISTRICT))
 
     def __post_init__(self) -> None:
@@ -113,7 +114,7 @@ class Db:
         values = dict(channel=channel, user_id=user_id, description=text, category=category.name,
                       sla_class=category.sla_class, place=place.text if place else "",
                       building_id=place.building_id if place else None, grid_id=place.grid_id if place else None,
-                      phone=phone, contact_time="晚上")
+                      community=place.community if place else "", phone=phone, contact_time="晚上")
         values.update(overrides)
         return TicketDraft(**values)
 
@@ -141,14 +142,15 @@ class Db:
 
     def config(self, folder: Path, **tickets) -> Path:
         """A config.toml for build_service / `python -m bot` on this database (hashing embedder, repo's samples)."""
-        return write_config(folder, self.url, **tickets)
+        return write_config(folder, self.url, index_dir=self.index_dir, **tickets)
 
 
-def write_config(folder: Path, database_url: str, docs_dir: Path = KNOWLEDGE, **tickets) -> Path:
+def write_config(folder: Path, database_url: str, docs_dir: Path = KNOWLEDGE, index_dir: Path = Path("index"),
+                 **tickets) -> Path:
     """A temporary config: repo's knowledge, district and categories; index in folder; no model to load."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = ["# written by tests/integration/db.py", "[knowledge]", f'docs_dir = "{docs_dir.as_posix()}"',
-             'index_dir = "index"', "[embedding]", 'backend = "hashing"', "[database]", f'url = "{database_url}"',
+             f'index_dir = "{index_dir.as_posix()}"', "[embedding]", 'backend = "hashing"', "[database]", f'url = "{database_url}"',
              "[tickets]", f'organisation_file = "{DISTRICT.as_posix()}"',
              f'categories_file = "{CATEGORIES.as_posix()}"']
     lines += [f"{key} = {value!r}" for key, value in tickets.items()]
@@ -174,7 +176,8 @@ def _require_postgres() -> Engine:
 
 
 @contextmanager
-def open_database(kind: str, tmp_path: Path, clock: FakeClock | None = None) -> Iterator[Db]:
+def open_database(kind: str, tmp_path: Path, clock: FakeClock | None = None,
+                  index_dir: Path = Path("index")) -> Iterator[Db]:
     """Yield a migrated, empty database of the given kind; drop it afterwards."""
     clock = clock or FakeClock()
     if kind == "sqlite":
@@ -182,7 +185,7 @@ def open_database(kind: str, tmp_path: Path, clock: FakeClock | None = None) -> 
         engine = make_engine(url)
         upgrade(engine)
         try:
-            yield Db(kind, url, engine, clock)
+            yield Db(kind, url, engine, clock, index_dir)
         finally:
             engine.dispose()
         return
@@ -196,7 +199,7 @@ def open_database(kind: str, tmp_path: Path, clock: FakeClock | None = None) -> 
     engine = make_engine(url)
     try:
         upgrade(engine)
-        yield Db(kind, url, engine, clock)
+        yield Db(kind, url, engine, clock, index_dir)
     finally:
         engine.dispose()
         with admin.connect() as conn:

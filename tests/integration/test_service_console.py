@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -36,12 +37,14 @@ def stored_tickets(tmp_path) -> list[Ticket]:
         engine.dispose()
 
 
-def config_for(tmp_path):
-    return write_config(tmp_path / "service", "sqlite:///bot.db")  # relative: resolves beside the config
+@pytest.fixture
+def config(tmp_path, service_index):
+    """Each test its own database beside the config; one shared index: the first process ingests, others reuse it."""
+    return write_config(tmp_path / "service", "sqlite:///bot.db", index_dir=service_index)
 
 
-def test_a_resident_asks_a_question_then_reports_a_problem_through_to_a_ticket(tmp_path, run_python):
-    replies = chat(run_python, config_for(tmp_path),
+def test_a_resident_asks_a_question_then_reports_a_problem_through_to_a_ticket(tmp_path, config, run_python):
+    replies = chat(run_python, config,
                    "老人家食堂怎么办助餐卡？", "景村里3号楼2单元暖气不热，屋里冷得穿棉袄", "13812345678",
                    "!intake:time:晚上", "!intake:confirm")
 
@@ -58,8 +61,7 @@ def test_a_resident_asks_a_question_then_reports_a_problem_through_to_a_ticket(t
         last["ticket_id"], "供暖", "jingcun-01", "13812345678")
 
 
-def test_a_second_process_continues_a_report_left_half_way(tmp_path, run_python):
-    config = config_for(tmp_path)
+def test_a_second_process_continues_a_report_left_half_way(tmp_path, config, run_python):
     report = "楼道里堆满了纸箱子，消防通道都堵了，麻烦你们管一管"
     first = chat(run_python, config, report, "景村里5号楼2单元")
     assert first[-1]["text"].startswith("请留一个联系电话"), first
@@ -74,8 +76,7 @@ def test_a_second_process_continues_a_report_left_half_way(tmp_path, run_python)
         "景村里5号楼2单元", "jingcun-01", "13912345678", "随时")
 
 
-def test_another_user_on_the_console_does_not_continue_someone_elses_report(tmp_path, run_python):
-    config = config_for(tmp_path)
+def test_another_user_on_the_console_does_not_continue_someone_elses_report(tmp_path, config, run_python):
     chat(run_python, config, "楼道里堆满了纸箱子，消防通道都堵了，麻烦你们管一管", "景村里5号楼2单元", user="u1")
 
     other = chat(run_python, config, "!intake:confirm", user="u2")

@@ -139,8 +139,6 @@ def test_a_gas_smell_gets_the_emergency_numbers_first_then_an_urgent_report(chat
     assert filed[0].ticket_id and "紧急工单" in filed[0].text
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: Intake.step files an emergency but returns the finished intake "
-                   "(asking=None) instead of None, so the next message goes into the old report and files it again")
 def test_after_an_emergency_report_is_filed_the_next_message_starts_fresh(chat):
     say, _, fakes = chat
     for text in ("厨房一股煤气味", "景村里3号楼502", "13812345678"):

@@ -1,0 +1,241 @@
+"""The staff console in a real headless Chromium, against the whole service served by uvicorn on 127.0.0.1.
+
+Residents use the chat API as the chat page does; staff get their login link from
+the bot with /console and use the console like a phone browser would. Each
+console page is saved to docs/screenshots/console-<page>.png.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from bot.app import build_service
+from bot.console.app import create_console_router
+from bot.console.auth import ConsoleAuth
+from bot.console.chat import ConsoleLinkCommand, KnowledgeChatAdmin, StaffCommandChain, console_base_url
+from bot.console.kb_admin import KbAdmin
+from bot.server import build_app
+from bot.settings import load_settings
+from tests.integration.db import CATEGORIES, DISTRICT
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic", "--no-first-run"]
+PHONE_SIZE = {"width": 390, "height": 844}
+PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+BATH_MD = """\
+# 社区助浴服务预约指南
+
+## 一、谁可以预约
+失能、半失能的老年人，由家属或本人预约。
+
+## 二、怎么预约
+助浴车每周三上午到景村社区服务站，提前一天打电话给社区服务站登记，每次收费20元（示例）。
+"""
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+
+class Live:
+    """The service on a free port, and helpers that talk to it as residents and staff do."""
+
+    def __init__(self, base: str, service):
+        self.base = base
+        self.service = service
+        self.api = httpx.Client(base_url=base, timeout=30)
+
+    def say(self, user: str, text: str = "", button: str | None = None) -> list[dict]:
+        response = self.api.post("/api/chat", json={"user_id": user, "text": text, "button": button})
+        assert response.status_code == 200, response.text
+        return response.json()["replies"]
+
+    def report(self, user: str, text: str, phone: str) -> str:
+        """File a ticket the way the chat page does: describe, give a phone, press the buttons."""
+        assert "电话" in self.say(user, text)[-1]["text"]
+        assert "随时" in [b["label"] for b in self.say(user, phone)[-1]["buttons"]][0]
+        self.say(user, button="intake:time:随时")
+        filed = self.say(user, button="intake:confirm")[-1]
+        assert filed["ticket_id"], filed
+        return filed["ticket_id"]
+
+    def staff(self, user: str, role: str = "worker", grids=(), community=None, name: str = "") -> None:
+        code = self.service.staff.create_invite(role, list(grids), community, name)
+        assert "绑定成功" in self.say(user, f"/bind {code}")[-1]["text"]
+
+    def login_link(self, user: str) -> str:
+        text = self.say(user, "/console")[-1]["text"]
+        return re.search(r"http://\S+/console/login/\S+", text).group(0)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, write_samples):
+    folder = tmp_path_factory.mktemp("console")
+    write_samples(folder / "knowledge")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    (folder / "config.toml").write_text("\n".join([
+        "[knowledge]", 'docs_dir = "knowledge"', 'index_dir = "index"', "min_relevance = 0.0",
+        "[embedding]", 'backend = "hashing"', "[database]", 'url = "sqlite:///bot.db"',
+        "[web]", 'host = "127.0.0.1"', f"port = {port}",  # login links point at this server
+        "[tickets]", f'organisation_file = "{DISTRICT.as_posix()}"',
+        f'categories_file = "{CATEGORIES.as_posix()}"']) + "\n", "utf-8")
+    settings = load_settings(folder / "config.toml")
+    service = build_service(settings)
+    service.knowledge.ingest(progress=False)
+    auth = ConsoleAuth(service.sessions, settings.console, clock=service.store.clock)
+    kb = KbAdmin(service.knowledge, settings.console.max_upload_mb)
+    # what bot/app.py will wire: the console's chat commands after the staff's own
+    service.conversation.staff = StaffCommandChain(service.conversation.staff,
+                                                   ConsoleLinkCommand(auth, service.staff, console_base_url(settings)),
+                                                   KnowledgeChatAdmin(kb, service.staff))
+    app = build_app(service)
+    if not any(getattr(route, "path", "").startswith("/console") for route in app.routes):
+        app.include_router(create_console_router(service, auth, kb))  # until bot/server.py mounts it
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
+        time.sleep(0.02)
+    yield Live(f"http://127.0.0.1:{port}", service)
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+    service.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("needs /usr/bin/chromium (apt-get install -y chromium fonts-wqy-microhei)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def phone(browser):
+    """Return open(link) -> a phone-sized page logged in through that one-time link; CSP errors fail the test."""
+    contexts, problems = [], []
+
+    def open_as(link: str):
+        context = browser.new_context(viewport=PHONE_SIZE, device_scale_factor=2, locale="zh-CN")
+        contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" and "403" not in msg.text
+                else None)
+        page.goto(link)
+        page.get_by_role("button", name="登录工作台").click()
+        expect(page).to_have_url(re.compile(r"/console/tickets$"))
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
+
+
+def shot(page, name: str, full_page: bool = False) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"console-{name}.png"), full_page=full_page)
+
+
+def test_a_worker_logs_in_with_the_chat_link_and_resolves_the_ticket_a_resident_just_filed(live, phone, browser):
+    live.staff("web-worker-wang", grids=["jingcun-01"], name="王芳")
+    ticket_id = live.report("web-resident-1", "景村里3号楼2单元暖气不热", "13812345678")
+    login = browser.new_page(viewport=PHONE_SIZE, device_scale_factor=2, locale="zh-CN")
+    login.goto(live.base + "/console/login")
+    expect(login.get_by_role("heading", name="工作人员登录")).to_be_visible()
+    shot(login, "login")
+    login.close()
+
+    page = phone(live.login_link("web-worker-wang"))
+    expect(page.get_by_role("heading", name="派给我的（1）")).to_be_visible()
+    shot(page, "tickets")
+    page.get_by_role("link", name=re.compile(ticket_id)).click()
+    expect(page.get_by_text("13812345678")).to_be_visible()
+    shot(page, "ticket")
+    page.get_by_role("button", name="接单（已联系居民）").click()
+    expect(page.get_by_role("status")).to_contain_text("已接单")
+    page.get_by_label("办结说明（会发给居民）").fill("已联系供热站上门放气，室温恢复到20度")
+    page.get_by_role("button", name="办结反馈").click()
+
+    expect(page.get_by_role("status")).to_contain_text("已办结反馈")
+    expect(page.locator(".meta .status")).to_have_text("已处理待确认")
+    expect(page.locator(".events li")).to_have_count(4)  # filed, assigned, accepted, resolved
+    told = live.api.get("/api/messages", params={"user_id": "web-resident-1"}).json()["replies"]
+    assert any("已联系供热站上门放气" in r["text"] for r in told)
+
+
+def test_a_worker_of_another_grid_gets_403_and_never_sees_the_residents_phone(live, phone):
+    live.staff("web-worker-jing", grids=["jingcun-01"], name="景村网格员")
+    live.staff("web-worker-hua", grids=["huajiang-01"], name="华江网格员")
+    ticket_id = live.report("web-resident-2", "景村里5号楼楼道里堆满了纸箱子，消防通道都堵了", "13900001111")
+    page = phone(live.login_link("web-worker-hua"))
+
+    assert ticket_id not in page.content()
+    response = page.goto(f"{live.base}/console/tickets/{ticket_id}")
+
+    assert response.status == 403
+    expect(page.get_by_role("heading", name="没有权限")).to_be_visible()
+    assert not PHONE.search(page.content())
+
+
+def test_an_admin_uploads_a_document_and_the_chat_answers_from_it(live, phone, tmp_path):
+    live.staff("web-admin", role="admin", name="区管理员")
+    document = tmp_path / "社区助浴服务.md"
+    document.write_text(BATH_MD, "utf-8")
+    page = phone(live.login_link("web-admin"))
+
+    page.get_by_role("link", name="知识库").click()
+    page.get_by_label(re.compile("选择文件")).set_input_files(str(document))
+    page.get_by_role("button", name="上传", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("added 1", timeout=15_000)  # the page refreshes itself
+    page.get_by_role("link", name="← 返回知识库").click()
+    expect(page.locator(".doc", has_text="社区助浴服务.md")).to_contain_text("已导入")
+    shot(page, "kb")
+
+    [answer] = live.say("web-resident-3", "助浴车什么时候来？怎么预约")
+    assert answer["intent"] == "question", answer
+    assert answer["citations"][0]["title"] == "社区助浴服务预约指南"
+    assert answer["citations"][0]["source"].endswith("社区助浴服务.md") and "每周三" in answer["text"]
+
+
+def test_an_admin_reads_the_statistics_and_invites_a_new_worker(live, phone):
+    live.staff("web-admin-2", role="admin", name="统计管理员")
+    live.staff("web-worker-li", grids=["jingcun-02"], name="李娜")
+    live.report("web-resident-4", "景村里8号楼2门楼上漏水，天花板都湿了", "13700007777")
+    page = phone(live.login_link("web-admin-2"))
+
+    page.get_by_role("link", name="统计").click()
+    expect(page.locator("svg.chart")).to_have_count(5)
+    expect(page.get_by_role("img", name="按类别")).to_be_visible()
+    shot(page, "stats", full_page=True)  # every chart, as a report would show them
+    with page.expect_download() as download:
+        page.get_by_role("link", name="导出 CSV").click()
+    assert Path(download.value.path()).read_bytes().startswith("\ufeff分组,项目,数值".encode())
+
+    page.get_by_role("link", name="人员与邀请").click()
+    page.get_by_label("姓名").fill("陈静")
+    page.get_by_label("景村社区第三网格").check()
+    page.get_by_role("button", name="生成邀请码").click()
+    code = page.locator(".code").inner_text()
+    shot(page, "staff")
+    assert re.fullmatch(r"[A-Z2-9]{10}", code)
+    assert "绑定成功" in live.say("web-worker-chen", f"/bind {code}")[-1]["text"]

@@ -1,0 +1,636 @@
+"""The staff console in-process: a real service (SQLite, hashing embedder, the repo's district) behind TestClient."""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.app import build_service
+from bot.channels.web import create_web_app
+from bot.console.app import create_console_router
+from bot.console.auth import ConsoleAuth, ConsoleAuthError, set_password
+from bot.console.chat import ADMIN_ONLY, ConsoleLinkCommand, KnowledgeChatAdmin, console_base_url
+from bot.console.cli import password_command
+from bot.console.kb_admin import KbAdmin, KbAdminError, safe_filename
+from bot.core import texts
+from bot.core.dialogue import DialogueState
+from bot.core.messages import Incoming
+from bot.core.ports import TicketDraft
+from bot.nlu.keywords import KeywordModel
+from bot.settings import load_settings
+from bot.tickets.organisation import PlaceResolver
+from tests.integration.db import CATEGORIES, DISTRICT, FakeClock
+
+PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+BATH_MD = """\
+# 社区助浴服务预约指南
+
+## 一、谁可以预约
+失能、半失能的老年人，由家属或本人预约。
+
+## 二、怎么预约
+助浴车每周三上午到景村社区服务站，提前一天打电话给社区服务站登记，每次收费20元（示例）。
+"""
+
+
+@dataclass(frozen=True)
+class DocumentIncoming(Incoming):
+    """Incoming with the proposed `document` field (file id, file name) that the Telegram channel would fill."""
+
+    document: tuple[str, str] | None = None
+
+
+class Site:
+    def __init__(self, tmp_path: Path, write_samples, ingest: bool):
+        self.folder = tmp_path
+        write_samples(tmp_path / "knowledge")
+        config = tmp_path / "config.toml"
+        config.write_text("\n".join([
+            "[knowledge]", 'docs_dir = "knowledge"', 'index_dir = "index"', "min_relevance = 0.0",
+            "ingest_on_start = false", "[embedding]", 'backend = "hashing"', "[database]", 'url = "sqlite:///bot.db"',
+            "[tickets]", f'organisation_file = "{DISTRICT.as_posix()}"', f'categories_file = "{CATEGORIES.as_posix()}"',
+            "[console]", "max_upload_mb = 0.05", 'public_url = "https://shegong.example.org/"']) + "\n", "utf-8")
+        self.clock = FakeClock()
+        # keyword intents: these tests are about the console, and training the learned model costs a second each
+        self.service = build_service(load_settings(config), clock=self.clock, intent_model=KeywordModel())
+        if ingest:
+            self.service.knowledge.ingest(progress=False)
+        settings = self.service.settings
+        self.auth = ConsoleAuth(self.service.sessions, settings.console, clock=self.clock)
+        self.kb = KbAdmin(self.service.knowledge, settings.console.max_upload_mb)
+        router = create_console_router(self.service, self.auth, self.kb)
+        self.app = create_web_app(self.service.conversation, settings.web, self.service.outbox, extra_routes=[router])
+        self.link = ConsoleLinkCommand(self.auth, self.service.staff, console_base_url(settings))
+        self.places = PlaceResolver(self.service.store.org)
+
+    @property
+    def docs(self) -> Path:
+        return self.folder / "knowledge"
+
+    def staff(self, user: str, role: str = "worker", grids=("jingcun-01",), community=None, name: str = ""):
+        code = self.service.staff.create_invite(role, list(grids) if role == "worker" else [], community,
+                                                name or user)
+        return self.service.staff.bind(code, "telegram", user)
+
+    def file(self, text: str = "景村里3号楼2单元暖气不热，屋里才十五度", phone: str = "13812345678", user: str = "r1"):
+        place = self.places.resolve(text)
+        category = self.service.categorizer.classify(text)
+        ticket, _ = self.service.store.file(TicketDraft(
+            channel="telegram", user_id=user, description=text, category=category.name, sla_class=category.sla_class,
+            place=place.text, building_id=place.building_id, grid_id=place.grid_id, phone=phone, contact_time="晚上"))
+        return ticket
+
+    def client(self) -> TestClient:
+        return TestClient(self.app, raise_server_exceptions=True, follow_redirects=False)
+
+    def login_link(self, user: str) -> str:
+        [reply] = self.link.handle(Incoming("telegram", user, "/console"), DialogueState("telegram", user))
+        return re.search(r"https://shegong\.example\.org(/console/login/\S+)", reply.text).group(1)
+
+    def login(self, user: str) -> TestClient:
+        client = self.client()
+        path = self.login_link(user)
+        response = client.post(path, data={"csrf": csrf_of(client.get(path))})
+        assert response.status_code == 303, response.text
+        return client
+
+
+def csrf_of(response) -> str:
+    return CSRF.search(response.text).group(1)
+
+
+def post(client: TestClient, path: str, page: str, **data):
+    """Submit a form the way the browser does: with the CSRF token of the page it is on."""
+    return client.post(path, data={"csrf": csrf_of(client.get(page)), **data})
+
+
+@pytest.fixture
+def site(tmp_path, write_samples) -> Site:
+    return Site(tmp_path, write_samples, ingest=False)
+
+
+@pytest.fixture
+def kb_site(tmp_path, write_samples) -> Site:
+    return Site(tmp_path, write_samples, ingest=True)
+
+
+# -- logging in --------------------------------------------------------------------------------------
+
+def test_a_login_link_from_the_chat_works_once_and_sets_a_safe_cookie(site):
+    site.staff("w1", name="王芳")
+    client = site.client()
+    path = site.login_link("w1")
+
+    page = client.get(path)
+    again = client.get(path)  # a link preview fetching the page must not use the link up
+    response = client.post(path, data={"csrf": csrf_of(again)})
+
+    assert page.status_code == 200 and "王芳" in page.text
+    assert response.status_code == 303 and response.headers["location"] == "/console/tickets"
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("dsw_console="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Max-Age=43200" in cookie and "Path=/console" in cookie
+    assert "Secure" not in cookie  # console.secure_cookies is off in this config
+    assert client.get("/console/tickets").status_code == 200
+    stranger = site.client()
+    refused = stranger.post(path, data={"csrf": csrf_of(stranger.get("/console/login"))})
+    assert refused.status_code == 403 and "已经用过" in refused.text
+    assert stranger.get("/console/tickets").status_code == 303
+
+
+def test_a_login_link_expires_after_the_configured_minutes(site):
+    site.staff("w1")
+    client = site.client()
+    path = site.login_link("w1")
+    csrf = csrf_of(client.get(path))
+
+    site.clock.advance(minutes=16)
+
+    assert client.get(path).status_code == 403
+    response = client.post(path, data={"csrf": csrf})
+    assert response.status_code == 403 and "过期" in response.text
+
+
+def test_a_made_up_login_link_is_refused(site):
+    client = site.client()
+    response = client.get("/console/login/not-a-real-token-at-all")
+    forged = client.post("/console/login/not-a-real-token-at-all", data={"csrf": csrf_of(response)})
+
+    assert response.status_code == 403 and "无效" in response.text
+    assert forged.status_code == 403 and "dsw_console=" not in forged.headers.get("set-cookie", "")
+
+
+def test_console_command_is_for_staff_only(site, caplog):
+    with caplog.at_level(logging.WARNING):
+        [reply] = site.link.handle(Incoming("telegram", "resident-1", "/console"), DialogueState("telegram", "r"))
+
+    assert reply.text == texts.STAFF_ONLY and "login" not in reply.text
+    assert "/console refused" in caplog.text
+
+
+def test_a_password_set_by_the_admin_is_stored_as_scrypt_and_logs_in(site):
+    staff = site.staff("w1", name="王芳")
+    set_password(site.service, staff.id, "冬天暖气要热2026")
+    client = site.client()
+
+    response = post(client, "/console/login", "/console/login", name="王芳", password="冬天暖气要热2026")
+
+    with site.service.sessions() as s:
+        from bot.tickets.models import Staff
+        stored = s.get(Staff, staff.id).password_hash
+    assert stored.startswith("scrypt$16384$8$1$") and "冬天" not in stored
+    assert response.status_code == 303
+    assert client.get("/console/tickets").status_code == 200
+
+
+def test_a_wrong_password_is_refused_and_the_sixth_try_is_throttled(site):
+    staff = site.staff("w1", name="王芳")
+    set_password(site.service, staff.id, "冬天暖气要热2026")
+    client = site.client()
+
+    wrong = [post(client, "/console/login", "/console/login", name="王芳", password=f"猜一猜{i}") for i in range(5)]
+    throttled = post(client, "/console/login", "/console/login", name="王芳", password="冬天暖气要热2026")
+    by_id = post(client, "/console/login", "/console/login", name=str(staff.id), password="冬天暖气要热2026")
+    site.clock.advance(minutes=16)
+    later = post(client, "/console/login", "/console/login", name="王芳", password="冬天暖气要热2026")
+
+    assert [r.status_code for r in wrong] == [401] * 5 and "不正确" in wrong[0].text
+    assert throttled.status_code == 429 and "15 分钟" in throttled.text
+    assert by_id.status_code == 303  # the count is per name and address
+    assert later.status_code == 303
+
+
+def test_the_admin_command_reads_the_password_from_stdin_and_refuses_a_short_one(site):
+    staff = site.staff("w1", name="王芳")
+    out = io.StringIO()
+
+    assert password_command(site.service, str(staff.id), io.StringIO("冬天暖气要热2026\n"), out) == 0
+    with pytest.raises(ConsoleAuthError, match="至少 8"):
+        password_command(site.service, "王芳", io.StringIO("1234567\n"), out)
+    with pytest.raises(ConsoleAuthError, match="没有找到"):
+        password_command(site.service, "不存在的人", io.StringIO("冬天暖气要热2026\n"), out)
+
+    assert "已为 王芳" in out.getvalue()
+    login = post(site.client(), "/console/login", "/console/login", name="王芳", password="冬天暖气要热2026")
+    assert login.status_code == 303
+
+
+def test_cookies_are_marked_secure_when_the_console_is_served_over_https(site):
+    site.staff("w1")
+    site.service.settings.console.secure_cookies = True
+    client = site.client()
+    path = site.login_link("w1")
+
+    response = client.post(path, data={"csrf": csrf_of(client.get(path))})
+
+    assert all("Secure" in c for c in response.headers.get_list("set-cookie"))
+
+
+def test_posts_without_the_csrf_token_are_refused(site):
+    site.staff("w1")
+    ticket = site.file()
+    client = site.login("w1")
+
+    missing = client.post(f"/console/tickets/{ticket.id}/accept", data={"status": "assigned"})
+    forged = client.post(f"/console/tickets/{ticket.id}/accept", data={"status": "assigned", "csrf": "0" * 64})
+    logout = client.post("/console/logout")
+    login = site.client().post("/console/login", data={"name": "w1", "password": "whatever1"})
+
+    assert [r.status_code for r in (missing, forged, logout, login)] == [403, 403, 403, 403]
+    assert site.service.store.get(ticket.id).status == "assigned"
+
+
+def test_a_session_ends_on_logout_and_when_it_expires(site):
+    site.staff("w1")
+    client = site.login("w1")
+    other = site.login("w1")
+
+    assert post(client, "/console/logout", "/console/tickets").status_code == 303
+    assert client.get("/console/tickets").status_code == 303
+    site.clock.advance(hours=12, seconds=1)
+    assert other.get("/console/tickets").headers["location"] == "/console/login"
+
+
+# -- tickets -----------------------------------------------------------------------------------------
+
+def test_a_worker_sees_their_tickets_by_deadline_then_accepts_and_resolves_one(site):
+    site.staff("w1", name="王芳")
+    general = site.file("景村里5号楼楼道里堆满了纸箱子，消防通道都堵了", phone="13900001111", user="r1")
+    site.clock.advance(minutes=5)
+    heating = site.file("景村里3号楼2单元暖气不热，屋里才十五度", phone="13812345678", user="r2")
+    client = site.login("w1")
+
+    listing = client.get("/console/tickets").text
+    assert listing.index(heating.id) < listing.index(general.id)  # 2 h for heating before 24 h for the corridor
+    detail = client.get(f"/console/tickets/{heating.id}")
+    assert "13812345678" in detail.text and "接单" in detail.text
+    accepted = post(client, f"/console/tickets/{heating.id}/accept", f"/console/tickets/{heating.id}",
+                    status="assigned")
+    resolved = post(client, f"/console/tickets/{heating.id}/resolve", f"/console/tickets/{heating.id}",
+                    status="accepted", note="已联系供热站放气，室温恢复到20度")
+
+    assert accepted.status_code == 303 and resolved.status_code == 303
+    ticket = site.service.store.get(heating.id)
+    assert ticket.status == "resolved" and ticket.resolution_note == "已联系供热站放气，室温恢复到20度"
+    page = client.get(resolved.headers["location"]).text
+    assert "已办结反馈" in page and "处理记录" in page and "王芳（网格员）" in page
+    assert [e.action for e in site.service.store.events(heating.id)][-2:] == ["accept", "resolve"]
+
+
+def test_resolving_without_a_note_or_twice_is_explained(site):
+    site.staff("w1")
+    ticket = site.file()
+    client = site.login("w1")
+    page = f"/console/tickets/{ticket.id}"
+    post(client, f"{page}/accept", page, status="assigned")
+
+    empty = post(client, f"{page}/resolve", page, status="accepted", note="  ")
+    stale = post(client, f"{page}/accept", page, status="assigned")
+
+    assert empty.status_code == 400 and "怎么处理" in empty.text
+    assert stale.status_code == 409 and "处理中" in stale.text
+
+
+def test_a_worker_cannot_open_or_act_on_another_grids_ticket(site):
+    site.staff("w1", grids=("jingcun-01",))
+    site.staff("w9", grids=("huajiang-01",))
+    ticket = site.file()
+    client = site.login("w9")
+
+    page = client.get(f"/console/tickets/{ticket.id}")
+    action = client.post(f"/console/tickets/{ticket.id}/accept",
+                         data={"csrf": csrf_of(client.get("/console/tickets")), "status": "assigned"})
+
+    assert page.status_code == 403 and "不在您负责的网格" in page.text
+    assert action.status_code == 403
+    assert site.service.store.get(ticket.id).status == "assigned"
+
+
+def test_no_page_shows_a_worker_a_phone_number_that_is_not_theirs(site):
+    site.staff("w1", grids=("jingcun-01",))
+    site.staff("w9", grids=("huajiang-01",))
+    mine = site.file("华江里2号楼暖气不热好几天了", phone="13700007777", user="r7")
+    others = [site.file("景村里3号楼2单元暖气不热，电话13912345678", phone="13812345678", user="r1"),
+              site.file("景村里5号楼楼道堆满纸箱子", phone="13900001111", user="r2")]
+    site.staff("w2", grids=("jingcun-01",))  # same grid as w1, joined after the tickets went to w1
+    pages = ["/console/tickets", "/console/tickets?closed=1", "/console/stats", "/console/stats.csv", "/console/kb",
+             "/console/staff"] + [f"/console/tickets/{t.id}" for t in (mine, *others)]
+
+    seen = {}
+    for user in ("w9", "w2", "w1"):
+        client = site.login(user)
+        seen[user] = {phone for page in pages for phone in PHONE.findall(client.get(page).text)}
+
+    assert seen["w9"] == {"13700007777"}
+    assert seen["w2"] == set()
+    assert seen["w1"] == {"13812345678", "13912345678", "13900001111"}  # the check does find phones
+    w2 = site.login("w2").get(f"/console/tickets/{others[0].id}").text
+    assert "138****5678" in w2 and "139****5678" in w2
+
+
+def test_a_supervisor_reassigns_a_ticket_to_another_worker_of_the_community(site):
+    site.staff("w1", grids=("jingcun-01",))
+    second = site.staff("w2", grids=("jingcun-02",), name="李娜")
+    far = site.staff("w9", grids=("huajiang-01",))
+    site.staff("s1", role="supervisor", community="jingcun", name="赵书记")
+    site.staff("s9", role="supervisor", community="huajiang")
+    ticket = site.file()
+    client = site.login("s1")
+    page = f"/console/tickets/{ticket.id}"
+
+    board = client.get("/console/tickets").text
+    detail = client.get(page).text
+    outsider = post(client, f"{page}/assign", page, status="assigned", assignee_id=str(far.id))
+    done = post(client, f"{page}/assign", page, status="assigned", assignee_id=str(second.id))
+
+    assert ticket.id in board and "13812345678" in detail and "李娜" in detail and far.name not in detail
+    assert outsider.status_code == 400
+    assert done.status_code == 303 and site.service.store.get(ticket.id).assignee_id == second.id
+    assert "改派给 李娜" in [e.note for e in site.service.store.events(ticket.id)]
+    assert site.login("s9").get(page).status_code == 403
+
+
+def test_an_admin_creates_an_invite_and_its_code_binds_a_new_worker(site):
+    site.staff("a1", role="admin")
+    site.staff("w1")
+    client = site.login("a1")
+
+    response = post(client, "/console/staff/invites", "/console/staff", role="worker", grid="jingcun-02", name="李娜",
+                    hours="48")
+    code = re.search(r'<p class="code">([A-Z2-9]{10})</p>', response.text).group(1)
+    staff = site.service.staff.bind(code, "telegram", "new-worker")
+
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    assert f"/bind {code}" in response.text
+    assert (staff.name, staff.role, staff.grids) == ("李娜", "worker", ["jingcun-02"])
+    assert code not in client.get("/console/staff").text  # shown once
+    assert site.login("w1").get("/console/staff").status_code == 403
+    bad = post(client, "/console/staff/invites", "/console/staff", role="worker", name="没网格")
+    assert bad.status_code == 400 and "网格" in bad.text
+
+
+# -- statistics --------------------------------------------------------------------------------------
+
+def test_the_stats_page_draws_svg_charts_and_the_csv_has_the_same_rows(site):
+    site.staff("a1", role="admin")
+    site.staff("w1")
+    site.staff("s9", role="supervisor", community="huajiang")
+    for text in ("景村里3号楼2单元暖气不热", "景村里4号楼暖气片冰凉", "华江里2号楼楼道堆满纸箱子"):
+        site.file(text, user=text[:4])
+    client = site.login("a1")
+
+    page = client.get("/console/stats")
+    download = client.get("/console/stats.csv")
+    rows = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+
+    assert page.status_code == 200 and page.text.count("<svg") == 5 and "响应率" in page.text
+    assert download.content.startswith(b"\xef\xbb\xbf") and download.headers["content-type"].startswith("text/csv")
+    assert rows[0] == ["分组", "项目", "数值"]
+    assert ["总体", "工单总数", "3"] in rows and ["按类别", "供暖", "2"] in rows and ["按周", "2026-W48", "3"] in rows
+    assert ["按网格", "景村社区第一网格", "2"] in rows and ["三率", "响应率", "—"] in rows  # no deadline has passed yet: not judged
+    supervisor = site.login("s9").get("/console/stats.csv").content.decode("utf-8-sig")
+    assert "总体,工单总数,1" in supervisor and "景村" not in supervisor
+    assert site.login("w1").get("/console/stats").status_code == 403
+
+
+# -- knowledge base ----------------------------------------------------------------------------------
+
+def upload(client: TestClient, name: str, content: bytes, ingest: bool = True):
+    data = {"csrf": csrf_of(client.get("/console/kb"))}
+    if ingest:
+        data["ingest"] = "1"
+    return client.post("/console/kb/upload", data=data, files={"file": (name, content, "application/octet-stream")})
+
+
+def wait_for_job(client: TestClient, location: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        page = client.get(location).text
+        if 'http-equiv="refresh"' not in page:
+            return page
+        assert time.monotonic() < deadline, page
+        time.sleep(0.05)
+
+
+def test_an_uploaded_document_is_ingested_in_the_background_and_becomes_searchable(kb_site):
+    kb_site.staff("a1", role="admin")
+    client = kb_site.login("a1")
+
+    response = upload(client, "社区助浴服务（2025）.md", BATH_MD.encode())
+    assert response.status_code == 303 and response.headers["location"].startswith("/console/kb/jobs/")
+    page = wait_for_job(client, response.headers["location"])
+
+    assert "完成" in page and "added 1, updated 0, unchanged 3, removed 0, failed 0" in page
+    assert (kb_site.docs / "社区助浴服务（2025）.md").read_text("utf-8") == BATH_MD
+    [hit, *_] = kb_site.service.knowledge.retriever.search("助浴车什么时候来，怎么预约")
+    assert hit.source.endswith("社区助浴服务（2025）.md") and hit.title == "社区助浴服务预约指南"
+    listing = client.get("/console/kb").text
+    assert "社区助浴服务（2025）.md" in listing and listing.count("已导入") == 4
+
+
+def test_a_document_that_cannot_be_read_is_listed_as_failed_with_the_reason(kb_site):
+    kb_site.staff("a1", role="admin")
+    client = kb_site.login("a1")
+
+    page = wait_for_job(client, upload(client, "损坏的通知.pdf", b"%PDF-1.4 \x00\x01 broken").headers["location"])
+    listing = client.get("/console/kb").text
+
+    assert "failed 1" in page and "损坏的通知.pdf" in page
+    entry = listing[listing.index("损坏的通知.pdf"):]
+    assert "导入失败" in entry[:200] and "原因：" in entry[:400]
+
+
+def test_a_progress_page_refreshes_while_the_ingest_runs(kb_site):
+    kb_site.staff("a1", role="admin")
+    client = kb_site.login("a1")
+    started, release = threading.Event(), threading.Event()
+    real_run = kb_site.service.knowledge.ingester.run
+
+    def slow_run(*args, on_progress=None, **kwargs):
+        on_progress("load", 1, 3)
+        started.set()
+        release.wait(10)
+        return real_run(*args, on_progress=on_progress, **kwargs)
+
+    kb_site.service.knowledge.ingester.run = slow_run
+    location = post(client, "/console/kb/reingest", "/console/kb").headers["location"]
+    started.wait(10)
+    running = client.get(location).text
+    busy = post(client, "/console/kb/reingest", "/console/kb")
+    release.set()
+    done = wait_for_job(client, location)
+
+    assert '<meta http-equiv="refresh" content="2">' in running and "读取文件" in running and "1/3" in running
+    assert busy.status_code == 409 and "已有一个导入任务" in busy.text
+    assert "完成" in done and "unchanged 3" in done
+    assert kb_site.kb.running() is None
+
+
+def test_a_reingest_while_ingest_py_holds_the_lock_says_so(kb_site):
+    kb_site.staff("a1", role="admin")
+    client = kb_site.login("a1")
+    with open(kb_site.service.knowledge.layout.lock_file, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        page = wait_for_job(client, post(client, "/console/kb/reingest", "/console/kb").headers["location"])
+
+    assert "失败" in page and "已有一个导入任务正在进行" in page
+
+
+def test_an_upload_named_with_a_path_lands_in_the_knowledge_folder(kb_site):
+    kb_site.staff("a1", role="admin")
+    client = kb_site.login("a1")
+
+    response = upload(client, "../../etc/passwd.md", "# 测试\n\n路径穿越的文件名".encode(), ingest=False)
+
+    assert response.status_code == 303 and "passwd.md" in client.get(response.headers["location"]).text
+    assert (kb_site.docs / "passwd.md").is_file()
+    assert not (kb_site.folder.parent / "etc").exists()
+
+
+@pytest.mark.parametrize("name, safe", [("../../etc/passwd.md", "passwd.md"), ("..\\..\\通知.TXT", "通知.txt"),
+                                         (".hidden.md", "hidden.md"), ("_草稿.md", "草稿.md"),
+                                         ("社区 助浴（2025）.md", "社区 助浴（2025）.md"), ("a<b>:c?.md", "a_b__c.md")])
+def test_upload_names_are_made_safe_and_keep_chinese(name, safe):
+    assert safe_filename(name) == safe
+
+
+@pytest.mark.parametrize("name", ["..md", "evil.exe", "README", "/"])
+def test_upload_names_without_a_usable_name_or_type_are_refused(name):
+    with pytest.raises(KbAdminError):
+        safe_filename(name)
+
+
+def test_an_oversized_or_unsupported_upload_is_refused_with_a_clear_message(kb_site):
+    kb_site.staff("a1", role="admin")
+    client = kb_site.login("a1")
+    before = sorted(p.name for p in kb_site.docs.iterdir())
+
+    big = upload(client, "大文件.md", ("很长的内容" * 20000).encode())
+    over = upload(client, "稍大.md", b"#" * 60_000)  # over the limit, under the form's allowance
+    exe = upload(client, "工具.exe", b"MZ\x90\x00")
+
+    assert big.status_code == 413 and "文件太大了：最大 0.05 MB" in big.text
+    assert over.status_code == 413 and "文件太大了" in over.text
+    assert exe.status_code == 400 and "不支持 .exe 文件" in exe.text
+    assert sorted(p.name for p in kb_site.docs.iterdir()) == before
+
+
+def test_removing_a_document_drops_it_from_the_index_after_reingest(kb_site):
+    kb_site.staff("a1", role="admin")
+    client = kb_site.login("a1")
+
+    removed = post(client, "/console/kb/remove", "/console/kb", name="elderly-meal.md")
+    listed = client.get(removed.headers["location"]).text
+    outside = post(client, "/console/kb/remove", "/console/kb", name="../config.toml")
+    page = wait_for_job(client, post(client, "/console/kb/reingest", "/console/kb").headers["location"])
+
+    assert removed.status_code == 303 and not (kb_site.docs / "elderly-meal.md").exists()
+    assert "已删除，待重新导入" in listed
+    assert outside.status_code == 404 and (kb_site.folder / "config.toml").exists()
+    assert "removed 1" in page
+    assert all("elderly-meal" not in h.source for h in kb_site.service.knowledge.retriever.search("老人家食堂助餐卡"))
+
+
+def test_the_knowledge_pages_are_for_admins_only(kb_site):
+    kb_site.staff("w1")
+    kb_site.staff("a1", role="admin")
+    worker = kb_site.login("w1")
+    admin = kb_site.login("a1")
+
+    assert worker.get("/console/kb").status_code == 403
+    assert upload(admin, "x.md", b"# x", ingest=False).status_code == 303
+    no_csrf = admin.post("/console/kb/upload", files={"file": ("y.md", b"# y", "text/markdown")})
+    assert no_csrf.status_code == 403 and not (kb_site.docs / "y.md").exists()
+
+
+# -- administration from the chat -------------------------------------------------------------------
+
+def chat_admin(site: Site, files: dict[str, bytes]) -> KnowledgeChatAdmin:
+    fetched = []
+
+    def fetch(file_id: str) -> bytes:
+        fetched.append(file_id)
+        return files[file_id]
+
+    handler = KnowledgeChatAdmin(site.kb, site.service.staff, {"telegram": fetch})
+    handler.fetched = fetched
+    return handler
+
+
+def send_document(handler, user: str, file_id: str, name: str):
+    incoming = DocumentIncoming("telegram", user, kind="file", document=(file_id, name))
+    return handler.handle(incoming, DialogueState("telegram", user))
+
+
+def test_an_admin_adds_a_document_by_sending_it_to_the_bot(kb_site):
+    kb_site.staff("a1", role="admin")
+    handler = chat_admin(kb_site, {"file-1": BATH_MD.encode()})
+
+    [reply] = send_document(handler, "a1", "file-1", "社区助浴服务.md")
+
+    assert reply.text.startswith("已加入知识库：社区助浴服务.md") and "added 1" in reply.text
+    assert kb_site.service.knowledge.retriever.search("助浴车怎么预约")[0].source.endswith("社区助浴服务.md")
+
+
+def test_anyone_but_an_admin_is_refused_and_the_attempt_logged(kb_site, caplog):
+    kb_site.staff("w1")
+    handler = chat_admin(kb_site, {"file-1": BATH_MD.encode()})
+    with caplog.at_level(logging.WARNING):
+        [worker] = send_document(handler, "w1", "file-1", "社区助浴服务.md")
+        resident = send_document(handler, "r1", "file-1", "社区助浴服务.md")
+        [reingest] = handler.handle(Incoming("telegram", "r1", "/reingest"), DialogueState("telegram", "r1"))
+
+    assert worker.text == ADMIN_ONLY and reingest.text == texts.STAFF_ONLY
+    assert resident is None  # the conversation answers a resident's file as it always does
+    assert handler.fetched == [] and not (kb_site.docs / "社区助浴服务.md").exists()
+    assert caplog.text.count("refused") == 3
+
+
+def test_an_admin_reingests_from_the_chat_and_an_unsupported_file_is_not_even_fetched(kb_site):
+    kb_site.staff("a1", role="admin")
+    handler = chat_admin(kb_site, {"file-9": b"MZ"})
+
+    [done] = handler.handle(Incoming("telegram", "a1", "/reingest@shegong_bot"), DialogueState("telegram", "a1"))
+    [exe] = send_document(handler, "a1", "file-9", "病毒.exe")
+
+    assert done.text == "知识库已重新导入：added 0, updated 0, unchanged 3, removed 0, failed 0"
+    assert "不支持 .exe 文件" in exe.text and handler.fetched == []
+    assert handler.handle(Incoming("telegram", "a1", "老人家食堂怎么报名"), DialogueState("telegram", "a1")) is None
+
+
+# -- both databases ------------------------------------------------------------------------------------
+
+def test_console_logins_work_on_sqlite_and_postgresql(database, tmp_path):
+    service = build_service(load_settings(database.config(tmp_path / "service")), clock=database.clock,
+                            intent_model=KeywordModel())
+    try:
+        auth = ConsoleAuth(service.sessions, service.settings.console, clock=database.clock)
+        code = service.staff.create_invite("worker", ["jingcun-01"], name="王芳")
+        staff = service.staff.bind(code, "telegram", "w1")
+        token = auth.issue_login_token(staff.id)
+
+        assert auth.redeem_login_token(token).id == staff.id
+        with pytest.raises(ConsoleAuthError, match="已经用过"):
+            auth.redeem_login_token(token)
+        set_password(service, staff.id, "冬天暖气要热2026")
+        for _ in range(5):
+            with pytest.raises(ConsoleAuthError):
+                auth.password_login("王芳", "不对的密码", "10.0.0.1")
+        with pytest.raises(ConsoleAuthError, match="太多"):
+            auth.password_login("王芳", "冬天暖气要热2026", "10.0.0.1")
+        session = auth.open_session(staff.id, "password")
+        assert auth.visit(session).staff.name == "王芳"
+        database.clock.advance(hours=13)
+        assert auth.visit(session) is None
+    finally:
+        service.engine.dispose()
