@@ -33,7 +33,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 
 from bot.channels.ratelimit import SLOW_DOWN, RateLimiter, Verdict
 from bot.channels.telegram_logs import redactor
-from bot.channels.telegram_outbox import OutboxDelivery, OutboxLike
+from bot.channels.telegram_outbox import OutboxLike, telegram_delivery
 from bot.channels.telegram_render import MAX_TEXT, CallbackData, render, utf16_len
 from bot.channels.telegram_translate import CHANNEL, incoming_from_update
 from bot.core import texts
@@ -77,7 +77,7 @@ class TelegramChannel:
         self._webhook_secret = webhook_secret
         self._concurrency = concurrent_updates
         self._locks = _KeyedLocks()
-        self._delivery = OutboxDelivery(outbox, CHANNEL, self.send_reply, outbox_batch, outbox_interval) \
+        self._delivery = telegram_delivery(outbox, CHANNEL, self.send_reply, outbox_batch, outbox_interval) \
             if outbox is not None else None
         self._delivery_task: asyncio.Task | None = None
         redactor.hide(token, webhook_secret)

@@ -49,7 +49,7 @@ from fastapi.responses import PlainTextResponse, Response
 from bot.channels.wechat_api import WeChatApi, install_secret_filter, secret_filter
 from bot.channels.wechat_crypto import MessageCrypto, sign, signature_matches
 from bot.channels.wechat_errors import BodyTooLarge, DecryptError, SignatureError, WeChatApiError, XmlError
-from bot.channels.wechat_outbox import OutboxDelivery, OutboxLike
+from bot.channels.wechat_outbox import OutboxLike, wechat_delivery
 from bot.channels.wechat_translate import CHANNEL, ButtonMemory, dedup_key, incoming_from, render
 from bot.channels.wechat_turns import API, PASSIVE, Answer, Turn, TurnCache
 from bot.channels.wechat_xml import MAX_BODY, encrypted_envelope, parse_message, text_reply
@@ -101,7 +101,7 @@ class WeChatChannel:
         self.turns = TurnCache(ttl=2 * REPLAY_WINDOW)
         self._token = token
         self._background: set[asyncio.Task] = set()
-        self._delivery = OutboxDelivery(outbox, CHANNEL, self.send_reply, outbox_batch, outbox_interval) \
+        self._delivery = wechat_delivery(outbox, CHANNEL, self.send_reply, outbox_batch, outbox_interval) \
             if outbox is not None else None
         self._delivery_task: asyncio.Task | None = None
         install_secret_filter(token, aes_key or "", app_secret)

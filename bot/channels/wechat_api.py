@@ -37,7 +37,7 @@ TOKEN_INVALID = {40001, 40014, 42001}  # invalid credential, invalid access_toke
 UNDELIVERABLE = {40003, 43004, 45015, 45047, 81013, 60111, 40031}
 # A logger's filters see only the records of that very logger, not of its children: every one is named.
 _LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy",
-            "bot.channels.wechat", "bot.channels.wechat_api", "bot.channels.wechat_outbox")
+            "bot.channels.wechat", "bot.channels.wechat_api", "bot.channels.outbox_delivery")
 _SECRET_PARAMS = re.compile(r"((?:access_token|secret|corpsecret)=)[^&\s\"']+", re.IGNORECASE)
 
 
