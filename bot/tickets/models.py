@@ -75,6 +75,8 @@ class Ticket(Base):
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # a ticket dispatched late and then also late with its first feedback is escalated for each
+    feedback_escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     merged_into: Mapped[str | None] = mapped_column(String(24), nullable=True)
     personal_erased: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)

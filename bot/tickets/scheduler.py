@@ -48,16 +48,20 @@ class DeadlineWatch:
             overdue = list(s.scalars(select(Ticket.id).where(
                 Ticket.status.in_(("new", "assigned")), Ticket.escalated_at.is_(None), Ticket.dispatch_due <= now)))
             late_feedback = list(s.scalars(select(Ticket.id).where(
-                Ticket.status == "accepted", Ticket.escalated_at.is_(None), Ticket.feedback_due <= now)))
+                Ticket.status == "accepted", Ticket.feedback_escalated_at.is_(None), Ticket.feedback_due <= now)))
             unrated = list(s.scalars(select(Ticket.id).where(
                 Ticket.status == "resolved", Ticket.resolved_at <= now - self.auto_close_after)))
         for ticket_id in waiting:
             if self._claim(ticket_id, "reminded_at", now):
                 self.store.add_event(ticket_id, SYSTEM, "remind", "派单时限将到")
                 report.reminded += 1
-        for ticket_id in overdue + late_feedback:
+        for ticket_id in overdue:
             if self._claim(ticket_id, "escalated_at", now):  # once only, even across processes
-                self.store.add_event(ticket_id, SYSTEM, "escalate", "超时，已上报社区负责人")
+                self.store.add_event(ticket_id, SYSTEM, "escalate", "派单超时，已上报社区负责人")
+                report.escalated += 1
+        for ticket_id in late_feedback:
+            if self._claim(ticket_id, "feedback_escalated_at", now):
+                self.store.add_event(ticket_id, SYSTEM, "escalate", "反馈超时，已上报社区负责人")
                 report.escalated += 1
         for ticket_id in unrated:
             try:
