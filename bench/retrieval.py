@@ -152,6 +152,7 @@ def main() -> int:
         return run
 
     questions = read_jsonl(args.queries)
+    torch.set_num_threads(1)  # queries run as in the service: one thread per pass (see [embedding] threads)
     ranker("hybrid")("预热")  # load the model and jieba before timing
     results = {"project": evaluate(questions, ranker("hybrid"), law_ids)}
     colloquial = read_jsonl(args.colloquial) if args.colloquial.exists() else []

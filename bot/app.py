@@ -57,14 +57,17 @@ class KnowledgeBase:
         return report
 
 
-def build_knowledge(settings: Settings, embedder: Embedder | None = None) -> KnowledgeBase:
-    """Wire the knowledge base from settings; pass an embedder to share or replace the model."""
+def build_knowledge(settings: Settings, embedder: Embedder | None = None, serving: bool = False) -> KnowledgeBase:
+    """Wire the knowledge base from settings; pass an embedder to share or replace the model.
+
+    `serving` is true for the service (many residents at once) and false for batch work (ingest.py).
+    """
     ks = settings.knowledge
     layout = IndexLayout(settings.resolve(ks.index_dir))
     store = ChromaVectors(layout.chroma_dir, ks.chroma_url, ks.collection)
     if embedder is None:
         embedder = LazyEmbedder(settings.embedding.model if settings.embedding.backend != "hashing" else "hashing-256",
-                                lambda: build_embedder(settings.embedding))
+                                lambda: build_embedder(settings.embedding, serving))
     index = KnowledgeIndex(layout, store, load_vectors=ks.dense_search == "exact")
     params = RetrievalParams(min_relevance=ks.min_relevance, dense_search=ks.dense_search)
     retriever = HybridRetriever(index, embedder, params, top_k=ks.top_k)
@@ -116,7 +119,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     from bot.tickets.staff import StaffChat, StaffDirectory
     from bot.tickets.store import TicketStore
 
-    knowledge = build_knowledge(settings, embedder)
+    knowledge = build_knowledge(settings, embedder, serving=True)
     engine = make_engine(settings.database.url, settings.base_dir)
     upgrade(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)

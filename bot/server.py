@@ -11,6 +11,8 @@ import logging
 import os
 import signal
 
+from fastapi import Request  # noqa: F401 - FastAPI resolves the /telegram route's string annotation here
+
 log = logging.getLogger("bot")
 
 

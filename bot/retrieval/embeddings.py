@@ -111,13 +111,12 @@ class HashingEmbedder:
         return out / norms
 
 
-def build_embedder(settings: EmbeddingSettings) -> Embedder:
-    """Create the configured embedder."""
+def build_embedder(settings: EmbeddingSettings, serving: bool = False) -> Embedder:
+    """Create the configured embedder; `serving` picks one thread per pass when threads = 0."""
     match settings.backend:
         case "sentence-transformers":
-            return SentenceTransformerEmbedder(
-                settings.model, settings.device, settings.batch_size, settings.threads
-            )
+            threads = settings.threads or (1 if serving else 0)
+            return SentenceTransformerEmbedder(settings.model, settings.device, settings.batch_size, threads)
         case "hashing":
             return HashingEmbedder()
     raise EmbeddingError(f"unknown embedding backend {settings.backend!r}")
