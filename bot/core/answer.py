@@ -72,10 +72,11 @@ def compose(question: str, hits: Sequence[Hit], max_chars: int = 260, passages: 
         for first in range(len(items)):
             if scores[first] <= 0:
                 continue  # a run starts where the question is met
-            end, length, run = first, 0, []
+            end, length, run, listing = first, 0, [], False
             while end < len(items) and (end == first or length + len(items[end][0]) <= max_chars):
-                if end - first >= 2 and run[-1] <= 0 and run[-2] <= 0 and scores[end] <= 0:
+                if end - first >= 2 and run[-1] <= 0 and run[-2] <= 0 and scores[end] <= 0 and not listing:
                     break  # the run has moved on to something else
+                listing = listing or items[end][0].endswith(("：", ":"))  # "下列条件：" keeps the whole list
                 length += len(items[end][0])
                 run.append(scores[end])
                 end += 1

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import re
 import shutil
 from dataclasses import dataclass
