@@ -160,9 +160,16 @@ class TelegramChannel:
 
     # -- handlers ------------------------------------------------------------
     async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is not None and chat.type != "private":
+            # reports repeat phone numbers and addresses back: never in a group everyone reads
+            if update.effective_message is not None and update.effective_message.text \
+                    and update.effective_message.text.startswith("/"):
+                await self._bot.send_message(chat_id=chat.id, text=texts.PRIVATE_ONLY)
+            return
         incoming = incoming_from_update(update)
-        if incoming is not None and update.effective_chat is not None:
-            await self._serve(update.effective_chat.id, incoming)
+        if incoming is not None and chat is not None:
+            await self._serve(chat.id, incoming)
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query

@@ -264,3 +264,18 @@ async def test_webhook_mode_registers_the_webhook_and_accepts_only_the_secret(bo
 async def test_polling_mode_has_no_webhook_route(run_channel):
     channel = await run_channel()
     assert await channel.process_webhook(b"{}", "anything") == 404
+
+
+async def test_a_group_chat_gets_no_answer_and_a_command_there_is_sent_to_private(botapi, run_channel):
+    conversation = StubConversation(lambda incoming: [Reply("不该出现在群里")])
+    await run_channel(conversation)
+    group = {"id": -100123, "type": "group", "title": "景村里3号楼业主群"}
+    for text in ("3号楼暖气不热，电话13812345678", "/report"):
+        update = botapi.text_update(RESIDENT, text)
+        update["message"]["chat"] = group
+        botapi.push(update)
+    note = await botapi.wait_for_text(-100123, "请私聊我")
+
+    assert note.params["text"] == texts.PRIVATE_ONLY
+    assert conversation.seen == []
+    assert not [t for t in botapi.texts_to(-100123) if "不该出现" in t]
