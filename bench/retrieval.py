@@ -152,8 +152,8 @@ def main() -> int:
         return run
 
     questions = read_jsonl(args.queries)
-    torch.set_num_threads(1)  # queries run as in the service: one thread per pass (see [embedding] threads)
     ranker("hybrid")("预热")  # load the model and jieba before timing
+    torch.set_num_threads(1)  # after loading: queries run as in the service, one thread per pass
     results = {"project": evaluate(questions, ranker("hybrid"), law_ids)}
     colloquial = read_jsonl(args.colloquial) if args.colloquial.exists() else []
     if colloquial:
@@ -202,7 +202,7 @@ def langchain_dense(kb, snap, work: Path):
     from bot.retrieval.ingest import indexed_text
 
     known = {indexed_text(e): v for e, v in zip(snap.entries, snap.vectors)}
-    model = kb.embedder
+    model = getattr(kb.embedder, "real", kb.embedder)  # not the service's memo: every query pays its forward pass
 
     class SameModel(Embeddings):
         # Vectors of the chunks are the model's own, already computed by ingest: reuse them.

