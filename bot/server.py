@@ -20,6 +20,12 @@ def serve(settings) -> int:
     return asyncio.run(_serve(settings))
 
 
+def warm_up(service) -> None:
+    """Load the model, the index and the category examples before the first resident waits for them."""
+    service.knowledge.retriever.search("老人家食堂怎么报名")
+    service.categorizer.warm_up()
+
+
 def build_app(service, telegram=None, wechat=None, extra_routes=()):
     """The ASGI app with every HTTP route of the service."""
     from fastapi import APIRouter, Request, Response
@@ -63,6 +69,7 @@ async def _serve(settings) -> int:
     report = await asyncio.to_thread(service.knowledge.ensure_ingested)
     if report is not None:
         log.info("sample knowledge ingested: %s", report.summary())
+    await asyncio.to_thread(warm_up, service)
     telegram = None
     token = os.environ.get(settings.telegram.token_env, "").strip()
     if token:

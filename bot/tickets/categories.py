@@ -7,6 +7,7 @@ keyword in it. Keywords win when they are unambiguous because they are exact.
 
 from __future__ import annotations
 
+import threading
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,10 +59,20 @@ class CategoryClassifier:
         self.min_similarity = min_similarity
         self._centroids: np.ndarray | None = None
         self._names: list[str] = []
+        self._lock = threading.Lock()
 
     def _ensure_centroids(self) -> None:
         if self._centroids is not None or self.embedder is None:
             return
+        with self._lock:  # concurrent first reports must not all embed the examples at once
+            if self._centroids is None:
+                self._build_centroids()
+
+    def warm_up(self) -> None:
+        """Embed the examples now (at start), not on the first resident's report."""
+        self._ensure_centroids()
+
+    def _build_centroids(self) -> None:
         rows, names = [], []
         for c in self.categories:
             texts = [t for t in (c.description, *c.examples) if t.strip()]
