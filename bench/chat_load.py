@@ -29,6 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, need_shared, percentile, read_jsonl  # noqa: E402
 
 
+ERRORS: list[str] = []  # what went wrong, to print (a count alone says nothing)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,8 +79,11 @@ async def one(client, base: str, user: str, text: str, results: list) -> None:
     try:
         r = await client.post(base + "/api/chat", json={"user_id": user, "text": text}, timeout=30)
         ok = r.status_code == 200 and r.json().get("replies")
-    except Exception:
+        if not ok:
+            ERRORS.append(f"HTTP {r.status_code}: {r.text[:120]}")
+    except Exception as exc:
         ok = False
+        ERRORS.append(f"{type(exc).__name__}: {exc}"[:160])
     results.append((time.perf_counter() - start, bool(ok)))
 
 
@@ -195,6 +201,8 @@ def main() -> int:
     print(f"retrieval floor (same index, in process): p50 {f['p50_ms']} ms, p95 {f['p95_ms']} ms; "
           f"open-loop p95 is {o['p95_ms'] / max(f['p95_ms'], 0.1):.1f}x the floor; server peak RSS "
           f"{result['server_peak_rss_mb']} MB")
+    for line in ERRORS[:10]:
+        print(f"error: {line}")
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     return 0
