@@ -375,9 +375,8 @@ def fault_lock_sqlite(server: Server, seconds: float) -> Fault:
     ticket = (filed.get("replies") or [{}])[-1].get("ticket_id")
     saw = f"HTTP {status} after {waited:.1f}s: {short(last_text(during), 22)}"
     kept = f"phone {'kept' if phone_kept else 'LOST'}; ticket {ticket or 'none'} after release"
-    honest = status == 200 or phone_kept  # an apology that says "已记录" must be true
     return Fault(f"SQLite locked {seconds:.0f}s (busy timeout 30s)", time.monotonic() - started, saw, kept,
-                 honest and bool(ticket))
+                 phone_kept and bool(ticket))
 
 
 def fault_postgres(hashing: bool, folder: Path, index_dir: Path) -> Fault:
@@ -428,7 +427,8 @@ def fault_kill_ingest(hashing: bool, folder: Path) -> Fault:
         shutil.copy(path, docs / path.name)
     embedding = 'backend = "hashing"' if hashing else "threads = 1\nbatch_size = 8"
     config = folder / "config.toml"
-    config.write_text(f'[knowledge]\ndocs_dir = "knowledge"\nindex_dir = "index"\n[embedding]\n{embedding}\n', "utf-8")
+    config.write_text(f'[knowledge]\ndocs_dir = "knowledge"\nindex_dir = "index"\nmin_relevance = 0.0\n'
+                      f'[embedding]\n{embedding}\n', "utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = lambda *a: subprocess.run([sys.executable, *a], capture_output=True, text=True, env=env, cwd=folder)  # noqa: E731
     first = run(str(ROOT / "ingest.py"), "--config", str(config))
@@ -456,7 +456,9 @@ def fault_kill_ingest(hashing: bool, folder: Path) -> Fault:
     proc.wait()
     proc.stderr.close()
     after_kill = (folder / "index" / "CURRENT").read_text("utf-8")
-    search = run("-m", "bot.retrieval.search", "--config", str(config), "--json", "老人家食堂怎么办卡")
+    query = next(line.strip("# ") for line in (sorted(docs.glob("*.*"))[0]).read_text("utf-8").splitlines()
+                 if line.strip("# -").strip())  # the first words of an old document
+    search = run("-m", "bot.retrieval.search", "--config", str(config), "--json", query)
     hits = len(json.loads(search.stdout.splitlines()[0])["hits"]) if search.returncode == 0 and search.stdout else 0
     rerun_started = time.monotonic()
     rerun = run(str(ROOT / "ingest.py"), "--config", str(config))
@@ -512,7 +514,7 @@ def faults_telegram(folder: Path) -> list[Fault]:
             statuses = [s for _, s in api.attempts_to(chat)]
             got = [t for t in api.texts_to(chat)]
             saw = f"{copies} cop{'y' if copies == 1 else 'ies'}" + (f" after {arrived:.1f}s" if copies else "") + \
-                (f"; saw: {short(got[0], 14)}" if got and not copies else "")
+                (" (a duplicate)" if copies > 1 else "") + (f"; saw: {short(got[0], 14)}" if got and not copies else "")
             kept = "attempts " + ",".join(str(s) for s in statuses)
             if not direct:
                 kept += f"; pending {len(site.service.outbox.pending('telegram'))}"
@@ -608,6 +610,9 @@ def _width(text: str) -> int:
 
 
 def main() -> int:
+    import logging
+
+    logging.basicConfig(level=logging.CRITICAL)  # the in-process scenarios fail on purpose; the table says how
     parser = argparse.ArgumentParser(description="Load, soak and faults against the real service.")
     parser.add_argument("--seconds", type=float, default=20, help="duration of each load level (default 20)")
     parser.add_argument("--concurrency", default="10,50,200", help="residents at once, per level (default 10,50,200)")
@@ -632,7 +637,7 @@ def main() -> int:
         server = Server(tmp / "main", args.hashing)
         try:
             result["first_start_s"] = server.start()
-            server.say("warm-up", "老人家食堂怎么报名")
+            asyncio.run(closed_loop(server, pool, 5, 5, "warm"))  # caches, thread pools, the first of everything
             for level in levels:
                 load = asyncio.run(closed_loop(server, pool, level, args.seconds, f"c{level}"))
                 result["load"].append(load_row(load, server, f"c{level}"))

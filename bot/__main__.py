@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from bot.errors import BotError

@@ -12,7 +12,7 @@ def run_admin(settings, args) -> int:
 
     if args.admin_command == "stats" and args.since:
         try:
-            since = datetime.fromisoformat(args.since)
+            datetime.fromisoformat(args.since)  # refuse a bad date before building the service
         except ValueError as exc:
             raise ConfigError(f"--since must be a date like 2026-11-01, not {args.since!r}") from exc
     service = build_service(settings)

@@ -28,7 +28,7 @@ def warm_up(service) -> None:
 
 def build_app(service, telegram=None, wechat=None, extra_routes=()):
     """The ASGI app with every HTTP route of the service."""
-    from fastapi import APIRouter, Request, Response
+    from fastapi import APIRouter, Response
 
     from bot.channels.web import create_web_app
 

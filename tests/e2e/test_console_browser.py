@@ -9,19 +9,12 @@ from __future__ import annotations
 
 import re
 import socket
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from bot.app import build_service
-from bot.console.app import create_console_router
-from bot.console.auth import ConsoleAuth
-from bot.console.chat import ConsoleLinkCommand, KnowledgeChatAdmin, StaffCommandChain, console_base_url
-from bot.console.kb_admin import KbAdmin
 from bot.server import build_app
 from bot.settings import load_settings
 from tests.integration.db import CATEGORIES, DISTRICT
@@ -30,9 +23,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic", "--no-first-run"]
 PHONE_SIZE = {"width": 390, "height": 844}
 PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 BATH_MD = """\
@@ -45,7 +35,10 @@ BATH_MD = """\
 助浴车每周三上午到景村社区服务站，提前一天打电话给社区服务站登记，每次收费20元（示例）。
 """
 
-sync_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api  # noqa: E402
+
+from tests.e2e.conftest import serving  # noqa: E402
+
 expect = sync_api.expect
 
 
@@ -96,37 +89,9 @@ def live(tmp_path_factory, write_samples):
     settings = load_settings(folder / "config.toml")
     service = build_service(settings)
     service.knowledge.ingest(progress=False)
-    auth = ConsoleAuth(service.sessions, settings.console, clock=service.store.clock)
-    kb = KbAdmin(service.knowledge, settings.console.max_upload_mb)
-    # what bot/app.py will wire: the console's chat commands after the staff's own
-    service.conversation.staff = StaffCommandChain(service.conversation.staff,
-                                                   ConsoleLinkCommand(auth, service.staff, console_base_url(settings)),
-                                                   KnowledgeChatAdmin(kb, service.staff))
-    app = build_app(service)
-    if not any(getattr(route, "path", "").startswith("/console") for route in app.routes):
-        app.include_router(create_console_router(service, auth, kb))  # until bot/server.py mounts it
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
-        time.sleep(0.02)
-    yield Live(f"http://127.0.0.1:{port}", service)
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving(build_app(service), sock) as base:
+        yield Live(base, service)
     service.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("needs /usr/bin/chromium (apt-get install -y chromium fonts-wqy-microhei)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -48,6 +48,7 @@ REPORT = f"景村里3号楼2单元暖气不热，我电话{PHONE}，身份证{ID
 MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 ID = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 LIBRARIES = ("telegram", "httpx", "httpcore", "bot", "uvicorn", "sqlalchemy.engine.Engine", "chromadb", "asyncio")
+QUIETED = ("httpx", "httpcore", "chromadb", "sentence_transformers", "urllib3", "telegram.ext.Updater")  # by setup_logging
 
 
 @contextmanager
@@ -57,7 +58,7 @@ def operator_logging(monkeypatch):
 
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
-    saved_levels = {name: logging.getLogger(name).level for name in LIBRARIES}
+    saved_levels = {name: logging.getLogger(name).level for name in LIBRARIES + QUIETED}
     for handler in saved_handlers:
         root.removeHandler(handler)
     monkeypatch.setenv("BOT_LOG_LEVEL", "DEBUG")
