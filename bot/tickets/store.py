@@ -241,7 +241,7 @@ class TicketStore:
             rows = list(s.scalars(query.order_by(Ticket.dispatch_due).limit(limit)))
             for r in rows:
                 s.expunge(r)
-            return rows
+            return sorted(rows, key=next_deadline)
 
     def _emit(self, ticket_id: str, action: str, actor: Actor) -> None:
         for listener in self.listeners:
@@ -249,6 +249,11 @@ class TicketStore:
                 listener(ticket_id, action, actor)
             except Exception:  # a failed notification must not undo a committed change
                 log.exception("ticket listener failed for %s %s", ticket_id, action)
+
+
+def next_deadline(ticket: Ticket) -> datetime:
+    """The deadline that matters now: dispatch until the resident is contacted, then the first feedback."""
+    return as_utc(ticket.feedback_due if ticket.status in ("accepted", "resolved") else ticket.dispatch_due)
 
 
 def can_view(actor: Actor, ticket: Ticket) -> bool:
