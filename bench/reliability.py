@@ -4,10 +4,10 @@
                                 [--hashing] [--lock-seconds 35] [--skip-soak] [--skip-faults] [--json]
 
 Load: closed loops of N residents (N = each --concurrency) for --seconds each.
-Three of four messages come from ../shared/data/complaints_unlabeled.jsonl and
-policy_qa_dev.jsonl, each from a new resident; every fourth turn a resident
-goes through a whole report (place, phone, time, confirm; one in five presses
-confirm twice). Per level: messages/s, latency p50/p95/p99, errors, tickets
+Three residents in four send messages from ../shared/data/complaints_unlabeled.jsonl
+and policy_qa_dev.jsonl (each message as a new resident); the fourth goes
+through whole reports, one after another (place, phone, time, confirm; one in
+five presses confirm twice; a report under way when time is up is finished). Per level: messages/s, latency p50/p95/p99, errors, tickets
 confirmed vs found in the database (lost, doubled), the server's peak RSS.
 Soak: --soak-seconds at 10 residents, RSS and open file descriptors of the
 server sampled every --sample-every seconds; growth from the first samples
@@ -239,8 +239,8 @@ async def closed_loop(server: Server, pool: list[str], concurrency: int, seconds
             i = 0
             while time.monotonic() < stop_at:
                 n = w * 100_000 + i
-                if i % 4 == 3:
-                    await report(client, server, load, f"rep-{tag}-{w}-{i}", n, double_tap=i % 20 == 3)
+                if w % 4 == 0:  # a quarter of the residents report, one after another (the last may run over)
+                    await report(client, server, load, f"rep-{tag}-{w}-{i}", n, double_tap=i % 5 == 1)
                 else:
                     await post(client, server, load, f"msg-{tag}-{w}-{i}", pool[(w * 7919 + i) % len(pool)])
                 i += 1
@@ -574,7 +574,7 @@ def fault_clock_jump(folder: Path) -> Fault:
 # -- the table ---------------------------------------------------------------------------------------------
 
 def print_table(result: dict) -> None:
-    print("\nLOAD over POST /api/chat (closed loop; a quarter of the turns walk through a whole report)")
+    print("\nLOAD over POST /api/chat (closed loop; a quarter of the residents walk through whole reports)")
     head = ["residents", "msgs", "msg/s", "p50 ms", "p95 ms", "p99 ms", "errors", "confirmed", "in db", "lost",
             "doubled", "filed-unseen", "peak RSS MB"]
     keys = ["concurrency", "messages", "messages_per_s", "p50_ms", "p95_ms", "p99_ms", "errors", "tickets_confirmed",

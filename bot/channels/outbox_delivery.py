@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Awaitable, Callable, Protocol
 
 from bot.core.messages import Reply
@@ -29,7 +30,8 @@ class OutboxLike(Protocol):
 class OutboxDelivery:
     def __init__(self, outbox: OutboxLike, channel: str, send: Callable[[str, Reply], Awaitable[None]],
                  classify: Callable[[Exception], str | None], redact: Callable[[str], str] = str,
-                 batch: int = 20, interval: float = 2.0):
+                 batch: int = 20, interval: float = 2.0, wait_seconds: Callable[[Exception], float] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.outbox = outbox
         self.channel = channel
         self.send = send
@@ -38,9 +40,14 @@ class OutboxDelivery:
         self.batch = batch
         self.interval = interval
         self._failures: dict[int, int] = {}
+        self.wait_seconds = wait_seconds  # how long a WAIT asks for (e.g. Telegram's retry_after)
+        self.clock = clock
+        self._resume_at = 0.0
 
     async def deliver(self) -> int:
         """Send the pending rows, marking each sent at once; return how many were sent."""
+        if self.clock() < self._resume_at:
+            return 0  # asked to slow down: not one call before the time is up
         skipped = {i for i, n in self._failures.items() if n >= GIVE_UP_AFTER}
         rows = await asyncio.to_thread(self.outbox.pending, self.channel, None, self.batch + len(skipped))
         sent = 0
@@ -51,6 +58,8 @@ class OutboxDelivery:
                 verdict = self.classify(exc)
                 if verdict is None:
                     raise
+                if verdict == WAIT and self.wait_seconds is not None:
+                    self._resume_at = self.clock() + self.wait_seconds(exc)
                 if verdict != WAIT:
                     await self._failed(row.id, exc)
                 if verdict == SKIP:

@@ -28,12 +28,12 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from telegram import BotCommand, CallbackQuery, Message, Update
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.channels.ratelimit import SLOW_DOWN, RateLimiter, Verdict
 from bot.channels.telegram_logs import redactor
-from bot.channels.telegram_outbox import OutboxLike, telegram_delivery
+from bot.channels.telegram_outbox import OutboxLike, retry_after_seconds, telegram_delivery
 from bot.channels.telegram_render import MAX_TEXT, CallbackData, render, utf16_len
 from bot.channels.telegram_translate import CHANNEL, incoming_from_update
 from bot.core import texts
@@ -137,7 +137,7 @@ class TelegramChannel:
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             update = Update.de_json(data, self.application.bot)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, OSError) as exc:
             log.warning("webhook body is not a Telegram update: %s", type(exc).__name__)
             return 400
         await self.application.update_queue.put(update)
@@ -231,7 +231,25 @@ class TelegramChannel:
     async def send_reply(self, chat_id: int | str, reply: Reply) -> None:
         """Send one Reply as plain text (no parse_mode, so no user text can inject markup)."""
         for text, markup in render(reply, self.callbacks):
-            await self._bot.send_message(chat_id=chat_id, text=text, reply_markup=markup)
+            await self._send_with_retry(chat_id, text, markup)
+
+    async def _send_with_retry(self, chat_id, text: str, markup) -> None:
+        """Send once more after a 429 (when Telegram says) or a 5xx; never after a timeout, which may
+        have been delivered: the resident must not read the same answer twice."""
+        for attempt in range(3):
+            try:
+                await self._bot.send_message(chat_id=chat_id, text=text, reply_markup=markup)
+                return
+            except RetryAfter as exc:
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(min(retry_after_seconds(exc), 30))
+            except (TimedOut, BadRequest):  # maybe delivered, or never deliverable: do not repeat
+                raise
+            except NetworkError:  # Bad Gateway and friends: Telegram did not take the message
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(1.0 + attempt)
 
     async def _chat_action(self, chat_id: int) -> None:
         with contextlib.suppress(TelegramError):

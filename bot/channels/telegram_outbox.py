@@ -18,5 +18,14 @@ def classify(exc: Exception) -> str | None:
     return None
 
 
+def retry_after_seconds(exc: Exception) -> float:
+    """Seconds Telegram asked us to wait (RetryAfter.retry_after is a number or a timedelta)."""
+    value = getattr(exc, "retry_after", None)
+    if value is None:
+        return 0.0
+    return float(value.total_seconds() if hasattr(value, "total_seconds") else value)
+
+
 def telegram_delivery(outbox: OutboxLike, channel: str, send, batch: int = 20, interval: float = 2.0) -> OutboxDelivery:
-    return OutboxDelivery(outbox, channel, send, classify, redactor.redact, batch, interval)
+    return OutboxDelivery(outbox, channel, send, classify, redactor.redact, batch, interval,
+                          wait_seconds=retry_after_seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from bot.core.intents import (COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, Q
 from bot.core.messages import Button, Citation, Incoming, Reply
 from bot.core.ports import AnswerWriter, DialogueStore, Retriever, TicketDesk
 from bot.core.privacy import mask
-from bot.errors import IndexUnavailable
+from bot.errors import BotError, IndexUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class Conversation:
         Messages of one user are handled one at a time (two browser tabs must not
         overwrite each other's dialogue state); different users run in parallel.
         """
+        incoming = _sanitised(incoming)
         with self._locks.hold((incoming.channel, incoming.user_id)):
             state = self.dialogues.load(incoming.channel, incoming.user_id)
             replies = self._dispatch(incoming, state)
@@ -246,12 +248,29 @@ class Conversation:
         return None
 
     def _apply_rating(self, incoming, state, ticket_id, stars: int, comment: str) -> list[Reply]:
-        info = self.desk.rate(ticket_id, incoming.channel, incoming.user_id, stars, comment)
         state.rating_ticket = None
+        try:
+            info = self.desk.rate(ticket_id, incoming.channel, incoming.user_id, stars, comment)
+        except BotError as exc:  # a stale or double-tapped rating button, or someone else's ticket
+            return [Reply(str(exc), intent="rating")]
         if info.status == "closed":
             return [Reply(f"谢谢您的评价（{stars}分），工单 {info.id} 已办结。", intent="rating", ticket_id=info.id)]
         return [Reply(f"很抱歉问题没有解决好。工单 {info.id} 已重新打开，网格员会再次联系您。", intent="rating",
                       ticket_id=info.id)]
+
+
+def _sanitised(incoming: Incoming) -> Incoming:
+    """Text that cannot be stored (lone surrogates) and coordinates that are not numbers never reach the core."""
+    from dataclasses import replace
+
+    text = incoming.text.encode("utf-8", "replace").decode("utf-8") if incoming.text else incoming.text
+    location = incoming.location
+    if location is not None and not (math.isfinite(location.latitude) and math.isfinite(location.longitude)
+                                     and abs(location.latitude) <= 90 and abs(location.longitude) <= 180):
+        location = None
+    if text == incoming.text and location is incoming.location:
+        return incoming
+    return replace(incoming, text=text, location=location)
 
 
 def _citations(hits) -> list[Citation]:

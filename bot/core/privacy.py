@@ -11,10 +11,14 @@ _MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[- ]?(\d{3,4})[- ]?(\d{4})(?!\d)")
 
 
+_LOGIN_LINK = re.compile(r"(/console/login/)[A-Za-z0-9_\-]+")
+
+
 def mask(text: str) -> str:
-    """Replace phone and ID numbers with masked forms that keep only a few digits."""
+    """Replace phone and ID numbers with masked forms that keep only a few digits; hide login links."""
     if not text:
         return text
+    text = _LOGIN_LINK.sub(r"\1***", text)
     text = _ID.sub(lambda m: m.group(1)[:3] + "*" * 11 + m.group(3)[-1:], text)
     text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
     text = _LANDLINE.sub(lambda m: f"{m.group(1)}-****-{m.group(3)}", text)

@@ -167,6 +167,7 @@ def _read_docx(path: Path) -> tuple[str | None, str | None, str]:
         import docx  # python-docx
     except ImportError as exc:  # pragma: no cover - a dependency of the project
         raise LoadError("读取 .docx 需要 python-docx") from exc
+    _refuse_zip_bomb(path)
     try:
         document = docx.Document(str(path))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
@@ -190,6 +191,19 @@ def _read_docx(path: Path) -> tuple[str | None, str | None, str]:
             if cells:
                 lines.append(" | ".join(cells))
     return title, date, "\n\n".join(lines)
+
+
+MAX_UNPACKED_MB = 100  # a .docx is a zip: refuse one that would unpack into more than this
+
+
+def _refuse_zip_bomb(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise LoadError("Word 文件损坏或不是 .docx 格式") from exc
+    if unpacked > MAX_UNPACKED_MB * 2**20:
+        raise LoadError(f"Word 文件解压后超过 {MAX_UNPACKED_MB} MB，可能是压缩炸弹，已拒绝")
 
 
 def _docx_heading_level(style: str) -> int:

@@ -180,8 +180,9 @@ class TicketStore:
             elif action == "reopen":
                 values.update(reopen_count=Ticket.reopen_count + 1, resolved_at=None, closed_at=None)
             condition = [Ticket.id == ticket_id, Ticket.status == current]
-            if action in ("accept", "resolve", "hand_back") and actor.kind == "staff" and actor.role == "worker":
-                condition.append(Ticket.assignee_id == actor.staff_id)  # only the assignee acts on it
+            if action in ("accept", "resolve", "hand_back") and actor.kind == "staff":
+                # only the assignee contacts the resident and reports; a supervisor reassigns instead
+                condition.append(Ticket.assignee_id == actor.staff_id)
             result = s.execute(update(Ticket).where(*condition).values(**values))
             if result.rowcount != 1:
                 s.rollback()

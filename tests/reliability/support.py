@@ -52,6 +52,9 @@ KNOWN_BUGS = {
                     "HTTP 500 (only with the right secret token)",
     "lone-surrogate": "a JSON string with a lone surrogate escape (\\ud800) passes web_guard.clean_text and "
                       "crashes the core (UnicodeEncodeError in the embedder, then in storage): HTTP 500 on /api/chat",
+    "infinite-location": "a location with an infinite coordinate (WeChat Location_X \"inf\", a webhook update with "
+                         "1e999) raises ValueError (math domain error) in PlaceResolver.resolve_location, out of "
+                         "Conversation.handle",
 }
 
 
@@ -63,6 +66,8 @@ def known_bug(trace: str) -> str | None:
         return "webhook-date"
     if "UnicodeEncodeError" in trace and "surrogates not allowed" in trace:
         return "lone-surrogate"
+    if "_distance_m" in trace and "math domain error" in trace:
+        return "infinite-location"
     return None
 
 

@@ -296,8 +296,6 @@ async def test_an_outbox_notification_waits_out_a_429_and_arrives_once(flaky):
     assert flaky.site.service.outbox.pending("telegram") == []
 
 
-@pytest.mark.xfail(strict=True, reason="product bug outbox-ignores-retry-after: after a 429 the outbox retries every "
-                                       "round (outbox_interval) instead of waiting retry_after")
 async def test_the_outbox_does_not_call_again_before_retry_after_has_passed(flaky):
     flaky.api.flood(1.5)
     ticket = await notify_worker(flaky)
@@ -311,8 +309,6 @@ def update_from(api: FlakyBotApi, text: str) -> bytes:
     return json.dumps(api.text_update(RESIDENT, text)).encode()
 
 
-@pytest.mark.xfail(strict=True, reason="product bug direct-reply-not-retried: a reply that meets 429 or 5xx is "
-                                       "dropped (the resident gets at most the apology), not sent again")
 @pytest.mark.parametrize("fault", ["429", "502"])
 async def test_a_reply_that_meets_a_429_or_a_5xx_is_sent_again_once(flaky, fault):
     if fault == "429":

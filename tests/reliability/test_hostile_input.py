@@ -454,7 +454,6 @@ def test_a_huge_wechat_body_is_refused_before_it_is_read(hostile):
 
 # -- the product bugs these properties found --------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="product bug rating-button (support.KNOWN_BUGS): a stale rating button is a 500")
 def test_a_double_tapped_rating_button_gets_an_answer_not_a_500(make_site):
     site = make_site()
     site.staff("w1")
@@ -472,7 +471,6 @@ def test_a_double_tapped_rating_button_gets_an_answer_not_a_500(make_site):
     assert site.service.store.get(ticket).status == "closed"
 
 
-@pytest.mark.xfail(strict=True, reason="product bug webhook-date (support.KNOWN_BUGS): an out-of-range date is a 500")
 def test_a_webhook_update_with_an_impossible_date_is_a_400(hostile):
     update = {"update_id": 1, "message": {"message_id": 1, "date": 10**20, "chat": {"id": 1, "type": "private"},
                                           "text": "hi", "from": {"id": 5, "is_bot": False, "first_name": "x"}}}
@@ -481,12 +479,16 @@ def test_a_webhook_update_with_an_impossible_date_is_a_400(hostile):
     assert response.status_code == 400
 
 
-@pytest.mark.xfail(strict=True, reason="product bug lone-surrogate (support.KNOWN_BUGS): a lone surrogate is a 500")
 def test_a_lone_surrogate_in_the_json_is_refused_or_dropped_not_a_500(hostile):
     body = b'{"user_id": "web-r7", "text": "\\ud83d\\u6696\\u6c14\\u4e0d\\u70ed"}'  # half an emoji, then 暖气不热
     response = api_post(hostile, body)
     hostile.errors.take()
     assert response.status_code in (200, 400), response.text
+
+
+def test_a_location_with_an_infinite_coordinate_gets_an_answer(hostile):
+    replies = hostile.site.say("r-inf", kind="location", location=Location(39.13, float("inf")))
+    assert replies
 
 
 def _actor(site: Site, user: str):

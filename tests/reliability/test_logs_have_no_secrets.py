@@ -110,8 +110,6 @@ def test_no_token_secret_password_phone_or_id_number_reaches_the_operators_log(o
     assert [line[:300] for line in lines if MOBILE.search(line) or ID.search(line)] == []
 
 
-@pytest.mark.xfail(strict=True, reason="product bug login-link-in-logs: python-telegram-bot logs sendMessage's "
-                                       "parameters and result at DEBUG, one-time console login link included")
 def test_a_one_time_console_login_link_never_reaches_the_operators_log(operator_log):
     lines, created = operator_log
     assert leaks_of(lines, [created["login link token"]]) == []
