@@ -323,7 +323,7 @@ async def test_a_reply_that_meets_a_429_or_a_5xx_is_sent_again_once(flaky, fault
 
 
 async def test_a_reply_that_meets_a_429_or_a_5xx_costs_no_crash_and_no_duplicate(flaky):
-    """What the resident gets today: never two answers, and the bot keeps answering afterwards."""
+    """Whatever Telegram answers, never two answers, and the bot keeps answering afterwards."""
     count("faults: Telegram direct reply fault scenarios", 2)
     flaky.api.flood(1.0)
     await flaky.process_webhook(update_from(flaky.api, "/start"), SECRET)

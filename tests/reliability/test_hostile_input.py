@@ -5,8 +5,8 @@ Unicode without surrogates, control characters, 100 kB messages, empty and
 whitespace-only text, emoji floods, SQL and HTML/JS injection strings, forged
 buttons; the HTTP surfaces also get malformed bodies, XXE and oversized ones.
 Every test counts what it tried (printed at the end of the run). An input that
-trips a reported product bug (support.KNOWN_BUGS) is counted apart; the bug
-itself is pinned by a strict xfail test at the end of this file.
+trips a reported, not yet fixed product bug (support.KNOWN_BUGS) is counted
+apart; the bugs these properties found are pinned by the tests at the end.
 
 The console's side (stored HTML/JS, upload names, zip bombs, huge PDFs) is in
 test_hostile_console.py.
@@ -452,7 +452,7 @@ def test_a_huge_wechat_body_is_refused_before_it_is_read(hostile):
     assert response.status_code == 413
 
 
-# -- the product bugs these properties found --------------------------------------------------------------
+# -- the product bugs these properties found (fixed; kept as regression tests) --------------------------------
 
 def test_a_double_tapped_rating_button_gets_an_answer_not_a_500(make_site):
     site = make_site()

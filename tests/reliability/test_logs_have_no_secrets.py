@@ -24,6 +24,7 @@ import asyncio
 import io
 import logging
 import re
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -115,6 +116,17 @@ def test_a_one_time_console_login_link_never_reaches_the_operators_log(operator_
     assert leaks_of(lines, [created["login link token"]]) == []
 
 
+class Late:
+    """The conversation, answering after WeChat's passive window: the answer goes out through the message API."""
+
+    def __init__(self, conversation):
+        self.conversation = conversation
+
+    def handle(self, incoming):
+        time.sleep(0.3)
+        return self.conversation.handle(incoming)
+
+
 def run_the_flow(site: Site) -> dict[str, str]:
     """Run every channel once with personal data and secrets in play; return the credentials it created."""
     from bot.channels.telegram import TelegramChannel
@@ -132,9 +144,9 @@ def run_the_flow(site: Site) -> dict[str, str]:
                                    outbox=site.service.outbox, outbox_interval=0.05, poll_timeout=1,
                                    webhook_secret=WEBHOOK_SECRET)
         site.service.kb_chat.fetchers["telegram"] = telegram.fetch_file
-        wechat = WeChatChannel(site.service.conversation,
+        wechat = WeChatChannel(Late(site.service.conversation),
                                WeChatSettings(kind="official", app_id=WECHAT_APP_ID, api_base=wxapi.base_url,
-                                              reply_within_seconds=0.001),
+                                              reply_within_seconds=0.05),
                                WECHAT_TOKEN, WECHAT_AES_KEY, WECHAT_SECRET, outbox=site.service.outbox,
                                outbox_interval=0.05)
         site.build_app(None, wechat)
