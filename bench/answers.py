@@ -6,7 +6,7 @@ Answers each question exactly as the Conversation does (extractive mode): the
 project's retriever with the configured top_k and relevance threshold, then
 bot.core.answer.compose over its hits, or "not covered" when there are none.
 Reuses the index bench/retrieval.py builds and caches in bench/.cache. Also
-measures compose's parameters (max_chars, max_sentences, passages given) on the
+measures compose's parameters (max_chars, passages read) on the
 same hits, so a change to the defaults can be judged on numbers.
 """
 
@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import CACHE, ROOT, need_shared, read_jsonl  # noqa: E402
 from bench.retrieval import make_config, write_policy_docs  # noqa: E402
 
-DEFAULT = (300, 3, 3)  # compose's defaults: max_chars, max_sentences, passages (it reads at most 3)
-GRID = [(c, s, p) for c in (200, 300, 400, 600) for s in (2, 3, 4, 5) for p in (1, 2, 3)]
+DEFAULT = (260, 3)  # compose's defaults: max_chars of the sentence run, passages read (at most 3)
+GRID = [(c, p) for c in (160, 200, 260, 320, 400) for p in (1, 2, 3)]
 
 
 def open_index(args, knowledge):
@@ -60,8 +60,8 @@ def answer(question: str, hits, setting=DEFAULT) -> str:
 
     if not hits:
         return texts.NOT_COVERED
-    max_chars, max_sentences, passages = setting
-    return compose(question, list(hits)[:passages], max_chars=max_chars, max_sentences=max_sentences).text
+    max_chars, passages = setting
+    return compose(question, list(hits), max_chars=max_chars, passages=passages).text
 
 
 def contains(text: str, gold: str, loose: bool = False) -> bool:
@@ -122,7 +122,7 @@ def main() -> int:
         "min_relevance": retriever.params.min_relevance,
         "top_k": retriever.top_k,
         "search_ms_per_question": round(1000 * search_s / max(n + len(offtopic), 1), 1),
-        "best_setting": dict(zip(("max_chars", "max_sentences", "passages"),
+        "best_setting": dict(zip(("max_chars", "passages"),
                                  max(table, key=lambda r: (round(r["gold"], 4), -r["chars"]))["setting"])),
     }
     figures["misses"] = miss_reasons(questions, answers, hits)
@@ -146,8 +146,8 @@ def miss_reasons(questions, answers, hits) -> dict[str, int]:
             reason = "gold in no retrieved passage (not retrieved, or split across chunks)"
         elif len(gold) > DEFAULT[0]:
             reason = f"gold longer than max_chars={DEFAULT[0]}"
-        elif rank >= DEFAULT[2]:
-            reason = f"gold only in passage {rank + 1} (compose reads {DEFAULT[2]})"
+        elif rank >= DEFAULT[1]:
+            reason = f"gold only in passage {rank + 1} (compose reads {DEFAULT[1]})"
         else:
             reason = "gold in a passage compose read: other sentences chosen, or the gold cut short"
         reasons[reason] = reasons.get(reason, 0) + 1
@@ -165,12 +165,12 @@ def print_report(figures, table, questions, answers, hits, examples: int) -> Non
     print(f"mean answer length {figures['mean_answer_chars']} chars; "
           f"search {figures['search_ms_per_question']} ms/question")
     print("\ncompose settings on the same hits (best first; * = current defaults):")
-    print(f"  {'max_chars':>9s} {'max_sent':>8s} {'passages':>8s} {'gold':>7s} {'loose':>7s} {'chars':>7s}")
+    print(f"  {'max_chars':>9s} {'passages':>8s} {'gold':>7s} {'loose':>7s} {'chars':>7s}")
     shown = sorted(table, key=lambda r: (-r["gold"], r["chars"]))[:12]
     for row in shown + [r for r in table if r["setting"] == DEFAULT and r not in shown]:
-        c, s, p = row["setting"]
+        c, p = row["setting"]
         mark = "*" if row["setting"] == DEFAULT else " "
-        print(f"{mark} {c:>9d} {s:>8d} {p:>8d} {row['gold']:>7.3f} {row['loose']:>7.3f} {row['chars']:>7.1f}")
+        print(f"{mark} {c:>9d} {p:>8d} {row['gold']:>7.3f} {row['loose']:>7.3f} {row['chars']:>7.1f}")
     misses = [(q, a, h) for q, a, h in zip(questions, answers, hits) if not contains(a, q["answer"])]
     print("\nwhy answers miss the gold (share of all dev questions):")
     for reason, count in figures["misses"].items():

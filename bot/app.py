@@ -69,7 +69,7 @@ def build_knowledge(settings: Settings, embedder: Embedder | None = None, servin
         embedder = LazyEmbedder(settings.embedding.model if settings.embedding.backend != "hashing" else "hashing-256",
                                 lambda: build_embedder(settings.embedding, serving))
     index = KnowledgeIndex(layout, store, load_vectors=ks.dense_search == "exact")
-    params = RetrievalParams(min_relevance=ks.min_relevance, dense_search=ks.dense_search)
+    params = RetrievalParams(min_relevance=ks.min_relevance)
     retriever = HybridRetriever(index, embedder, params, top_k=ks.top_k)
     ingester = Ingester(layout, store, embedder, ks.chunk_chars, ks.chunk_overlap)
     return KnowledgeBase(settings, layout, store, embedder, index, retriever, ingester)

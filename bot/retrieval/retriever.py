@@ -50,7 +50,6 @@ PROBE_QUANTILE = 0.95
 class RetrievalParams:
     min_relevance: float = 0.5
     mode: str = "hybrid"  # hybrid | bm25 | dense (the last two for measurement)
-    dense_search: str = "exact"
     dense_weight: float | None = None  # fixed weight instead of the adaptive one (for measurement)
 
 
