@@ -37,7 +37,7 @@ class KnowledgeBase:
         return self.layout.current() is None
 
     def ingest(self, paths: list[Path] | None = None, progress: bool | None = None,
-               base: Path | None = None) -> IngestReport:
+               base: Path | None = None, on_progress=None) -> IngestReport:
         """Ingest the given paths (default: the knowledge folder, relative to the config file).
 
         Paths given by a person on a command line are relative to their working
@@ -45,7 +45,8 @@ class KnowledgeBase:
         """
         if paths is None:
             paths, base = [Path(self.settings.knowledge.docs_dir)], self.settings.base_dir
-        return self.ingester.run(paths, base=base or self.settings.base_dir, progress=progress)
+        return self.ingester.run(paths, base=base or self.settings.base_dir, progress=progress,
+                                 on_progress=on_progress)
 
     def ensure_ingested(self) -> IngestReport | None:
         """Ingest the knowledge folder once when the index is still empty."""

@@ -257,11 +257,8 @@ class KbAdmin:
     def _ingest(self, on_progress) -> IngestReport:
         from bot.errors import IndexError_
 
-        settings = self.knowledge.settings
         try:
-            # the same paths as KnowledgeBase.ingest() so that citations name files the same way
-            return self.knowledge.ingester.run([Path(settings.knowledge.docs_dir)], base=settings.base_dir,
-                                               progress=False, on_progress=on_progress)
+            return self.knowledge.ingest(progress=False, on_progress=on_progress)
         except IndexError_ as exc:
             if "another ingest" in str(exc):
                 raise KbBusy(BUSY) from exc
