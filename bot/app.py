@@ -105,9 +105,11 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     from sqlalchemy.orm import sessionmaker
 
     from bot.core.conversation import Conversation
+    from bot.core.durable import DurableConversation
     from bot.core.intake import Intake
     from bot.core.intents import IntentClassifier
-    from bot.storage.db import make_engine
+    from bot.storage.db import is_outage, make_engine
+    from bot.storage.journal import FileJournal
     from bot.storage.dialogue import SqlDialogueStore
     from bot.storage.migrate import upgrade
     from bot.storage.outbox import SqlOutbox
@@ -121,7 +123,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     from bot.tickets.store import TicketStore
 
     knowledge = build_knowledge(settings, embedder, serving=True)
-    engine = make_engine(settings.database.url, settings.base_dir)
+    engine = make_engine(settings.database.url, settings.base_dir, settings.database.busy_timeout_seconds)
     upgrade(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
     dialogues = SqlDialogueStore(sessions)
@@ -152,8 +154,10 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     kb_chat = KnowledgeChatAdmin(kb_admin, directory)
     staff_commands = StaffCommandChain(StaffChat(directory),
                                        ConsoleLinkCommand(console_auth, directory, console_base_url(settings)), kb_chat)
-    conversation = Conversation(IntentClassifier(intent_model, band), knowledge.retriever, dialogues, intake, desk,
-                                dict(settings.emergency.numbers), staff=staff_commands, writer=writer)
+    core = Conversation(IntentClassifier(intent_model, band), knowledge.retriever, dialogues, intake, desk,
+                        dict(settings.emergency.numbers), staff=staff_commands, writer=writer)
+    conversation = DurableConversation(core, FileJournal(settings.resolve(settings.database.journal_dir)), outbox,
+                                       is_outage)
     watch = DeadlineWatch(store, timedelta(minutes=ts.remind_before_minutes), timedelta(days=ts.auto_close_days),
                           timedelta(days=ts.retention_days))
     return Service(settings, knowledge, engine, sessions, dialogues, outbox, store, desk, directory, conversation,

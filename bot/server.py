@@ -60,6 +60,16 @@ def build_app(service, telegram=None, wechat=None, extra_routes=()):
                           health=health)
 
 
+async def replay_kept_messages(conversation, interval: float) -> None:
+    """Handle the messages kept while the database was away, as soon as it is back (see core/durable.py)."""
+    while True:
+        try:
+            await asyncio.to_thread(conversation.replay)
+        except Exception:  # a bug in one round must not stop the next
+            log.exception("replaying kept messages failed")
+        await asyncio.sleep(interval)
+
+
 async def _serve(settings) -> int:
     import uvicorn
 
@@ -101,6 +111,7 @@ async def _serve(settings) -> int:
         await wechat.start()
         log.info("WeChat (%s) callbacks at %swechat", settings.wechat.kind, url)
     watch = asyncio.create_task(service.watch.run(settings.tickets.check_interval_seconds))
+    replay = asyncio.create_task(replay_kept_messages(service.conversation, settings.database.replay_interval_seconds))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -111,6 +122,7 @@ async def _serve(settings) -> int:
         await server.serve()
     finally:
         watch.cancel()
+        replay.cancel()
         if telegram is not None:
             await telegram.stop()
         if wechat is not None:

@@ -46,6 +46,9 @@ class EmbeddingSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str = Field("sqlite:///data/bot.db", description="SQLAlchemy URL; relative SQLite paths resolve against the config folder.")
+    busy_timeout_seconds: float = Field(30.0, gt=0, le=600, description="SQLite: how long a statement waits for another writer's lock before the message is kept for later.")
+    journal_dir: Path = Field(Path("data/journal"), description="Folder keeping messages that arrive while the database is unreachable.")
+    replay_interval_seconds: float = Field(5.0, gt=0, le=3600, description="Seconds between attempts to handle kept messages.")
 
 
 class WebSettings(_Section):
@@ -62,6 +65,7 @@ class TelegramSettings(_Section):
     webhook_secret_env: str = Field("TELEGRAM_WEBHOOK_SECRET", description="Environment variable holding the webhook secret_token.")
     base_url: str = Field("", description="Bot API base URL with {token} placeholder, for a local Bot API server; empty uses Telegram's.")
     rate_limit_per_minute: int = Field(20, ge=1, le=1000, description="Messages one user may send per minute before being asked to slow down.")
+    send_read_timeout_seconds: float = Field(30.0, gt=0, le=300, description="How long a sent message waits for Telegram's answer; a send that times out may have arrived, so it is not repeated to the resident.")
 
 
 class EmergencySettings(_Section):

@@ -238,7 +238,8 @@ class TelegramChannel:
         have been delivered: the resident must not read the same answer twice."""
         for attempt in range(3):
             try:
-                await self._bot.send_message(chat_id=chat_id, text=text, reply_markup=markup)
+                await self._bot.send_message(chat_id=chat_id, text=text, reply_markup=markup,
+                                             read_timeout=self.settings.send_read_timeout_seconds)
                 return
             except RetryAfter as exc:
                 if attempt == 2:

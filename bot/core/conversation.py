@@ -63,6 +63,13 @@ class Conversation:
                  ",".join(r.intent or "-" for r in replies))
         return replies
 
+    def offline_replies(self, incoming: Incoming) -> list[Reply]:
+        """What can be said without storage while the message waits in the journal: the emergency numbers."""
+        text = (_sanitised(incoming).text or "").strip()[:MAX_TEXT]
+        if text and not incoming.button and self.classifier.classify(text).intent == EMERGENCY:
+            return [Reply(texts.emergency(self.emergency_numbers), intent=EMERGENCY)]
+        return []
+
     def _dispatch(self, incoming: Incoming, state: DialogueState) -> list[Reply]:
         if self.staff is not None:
             staff_replies = self.staff.handle(incoming, state)

@@ -115,6 +115,27 @@ class Notifier(Protocol):
         ...
 
 
+class MessageJournal(Protocol):
+    """Keeps messages that could not be handled (the database was away) until they can be; survives restarts."""
+
+    def keep(self, incoming) -> str:  # incoming: core.messages.Incoming; returns the entry's key
+        ...
+
+    def pending(self, channel: str | None = None, user_id: str | None = None) -> list:
+        """(key, Incoming) pairs, oldest first, of one user or of everyone."""
+        ...
+
+    def claim(self, key: str) -> bool:
+        """Take an entry for handling; False when another process took it first."""
+        ...
+
+    def done(self, key: str) -> None: ...
+
+    def release(self, key: str) -> None:
+        """Give a claimed entry back (handling failed again); it keeps its place in the order."""
+        ...
+
+
 class AnswerWriter(Protocol):
     """Writes the answer text from retrieved passages (e.g. a language model); None means: use the extractive one."""
 

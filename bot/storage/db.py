@@ -15,8 +15,12 @@ class Base(DeclarativeBase):
     """Declarative base of every table of the project."""
 
 
-def make_engine(url: str, base_dir: Path | None = None) -> Engine:
-    """Build an engine; a relative SQLite path resolves against base_dir and its folder is created."""
+def make_engine(url: str, base_dir: Path | None = None, busy_timeout: float = 30.0) -> Engine:
+    """Build an engine; a relative SQLite path resolves against base_dir and its folder is created.
+
+    busy_timeout: how long a SQLite statement waits for another writer's lock before giving up
+    (the message is then kept in the journal, see core/durable.py).
+    """
     try:
         parsed = make_url(url)
     except Exception as exc:
@@ -29,13 +33,13 @@ def make_engine(url: str, base_dir: Path | None = None) -> Engine:
                 path = base_dir / path
             path.parent.mkdir(parents=True, exist_ok=True)
             parsed = parsed.set(database=str(path))
-        engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(parsed, connect_args={"timeout": busy_timeout, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # WAL lets readers run while one process writes
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -43,3 +47,19 @@ def make_engine(url: str, base_dir: Path | None = None) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True for errors that mean "the database cannot be reached or is locked right now", not a bug.
+
+    The cause chain is followed because callers sometimes wrap the driver error.
+    """
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
+
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False

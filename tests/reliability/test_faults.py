@@ -163,6 +163,38 @@ def test_a_locked_sqlite_database_delays_the_answer_and_loses_nothing(make_site)
     assert ticket and site.service.store.get(ticket).phone == "13812345678"
 
 
+def test_a_database_locked_past_the_busy_timeout_keeps_the_messages_and_answers_them_when_it_is_back(make_site):
+    """The busy timeout is 1 s here (30 s by default) and the lock lasts 4 s: the answers cannot wait."""
+    count("faults: database lock scenarios")
+    site = make_site(busy_timeout=1)
+    site.staff("w1")
+    http = site.http()
+    say = lambda user, **body: http.post("/api/chat", json={"user_id": user, **body})  # noqa: E731
+    assert "电话" in say("web-kept", text=HEATING).json()["replies"][-1]["text"]
+    locked = threading.Event()
+    holder = hold_exclusive_lock(site.folder / "bot.db", 4.0, locked)
+    locked.wait(5)
+
+    phone = say("web-kept", text="13812345678")
+    emergency = say("web-gas", text="楼道里好大的煤气味，快来人")
+    still_locked = site.service.conversation.replay()
+    holder.join()
+    handled = site.service.conversation.replay()  # what the service's replay loop does every few seconds
+    pending = http.get("/api/messages", params={"user_id": "web-kept"}).json()["replies"]
+    after = say("web-kept", button="intake:time:随时")
+    filed = say("web-kept", button="intake:confirm")
+
+    assert phone.status_code == 200 and phone.json()["replies"][-1]["intent"] == "kept"
+    assert [r["intent"] for r in emergency.json()["replies"]] == ["emergency", "kept"]
+    assert "119" in emergency.json()["replies"][0]["text"]  # the numbers do not wait for the database
+    assert still_locked == 0 and handled == 2
+    assert "什么时间" in pending[-1]["text"]  # the kept phone was taken: the next question reached the page
+    assert "13812345678" in after.json()["replies"][-1]["text"]
+    ticket = filed.json()["replies"][-1]["ticket_id"]
+    assert ticket and site.service.store.get(ticket).phone == "13812345678"
+    assert list((site.folder / "data" / "journal").iterdir()) == []
+
+
 @pytest.mark.postgres
 def test_postgresql_connections_cut_mid_intake_are_replaced_and_the_dialogue_goes_on(tmp_path_factory):
     from sqlalchemy import text
@@ -270,9 +302,25 @@ async def test_an_outbox_notification_survives_5xx_and_a_lost_timeout_and_arrive
     assert flaky.site.service.outbox.pending("telegram") == []
 
 
-async def test_an_outbox_notification_whose_answer_times_out_arrives_at_most_twice(flaky):
-    """Telegram has no idempotency key: a send that arrived but whose answer was lost can only be sent again."""
+async def test_an_outbox_notification_whose_answer_is_slow_arrives_once(flaky):
+    """The library gives up after 1 s here; sends wait send_read_timeout_seconds (30) for the answer instead."""
     count("faults: Telegram outbox fault scenarios")
+    flaky.api.fail_next(Hang(1.5, deliver=True))
+    ticket = await notify_worker(flaky)
+
+    await wait_delivered(flaky.api, WORKER, ticket)
+    await settle(1.0)
+
+    assert len(flaky.api.delivered(WORKER, ticket)) == 1
+    assert [status for _, status in flaky.api.attempts_to(WORKER)] == [200]
+    assert flaky.site.service.outbox.pending("telegram") == []
+
+
+async def test_an_outbox_notification_whose_answer_never_comes_is_sent_again_at_most_once_more(flaky):
+    """Telegram has no idempotency key: when the answer never comes, the notification may have arrived or not.
+    A worker must not miss a ticket, so the outbox sends it again (the send_read_timeout_seconds comment says so)."""
+    count("faults: Telegram outbox fault scenarios")
+    flaky.settings = flaky.settings.model_copy(update={"send_read_timeout_seconds": 1.0})
     flaky.api.fail_next(Hang(1.5, deliver=True))
     ticket = await notify_worker(flaky)
 
@@ -280,8 +328,19 @@ async def test_an_outbox_notification_whose_answer_times_out_arrives_at_most_twi
     await settle(2.0)
 
     copies = len(flaky.api.delivered(WORKER, ticket))
-    count("faults: duplicate notifications after a timed-out answer", copies - 1)
+    count("faults: duplicate notifications after an answer that never came", copies - 1)
     assert 1 <= copies <= 2 and flaky.site.service.outbox.pending("telegram") == []
+
+
+async def test_a_reply_whose_answer_is_slow_arrives_once(flaky):
+    count("faults: Telegram direct reply fault scenarios")
+    flaky.api.fail_next(Hang(1.5, deliver=True))
+    assert await flaky.process_webhook(update_from(flaky.api, "/start"), SECRET) == 200
+
+    await wait_delivered(flaky.api, RESIDENT, "数字社工")
+    await settle(1.0)
+
+    assert len(flaky.api.delivered(RESIDENT, "数字社工")) == 1
 
 
 async def test_an_outbox_notification_waits_out_a_429_and_arrives_once(flaky):

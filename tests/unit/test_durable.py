@@ -1,0 +1,179 @@
+"""Messages sent while storage is away are kept on disk, acknowledged, and handled in order once it is back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bot.core import texts
+from bot.core.durable import DurableConversation
+from bot.core.messages import Incoming, Location
+from bot.storage.journal import FileJournal
+from tests.fakes import MemoryNotifier, make_conversation
+
+HEATING = "景村里3号楼2单元暖气不热，屋里才十五度"
+
+
+class Outage(Exception):
+    """Stands for the driver's "database is locked" / "connection refused"."""
+
+
+class SwitchableDialogues:
+    """The fake dialogue store, which can be taken away and given back."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.down = False
+
+    def load(self, channel, user_id):
+        if self.down:
+            raise Outage("database is locked")
+        return self.inner.load(channel, user_id)
+
+    def save(self, state):
+        if self.down:
+            raise Outage("database is locked")
+        self.inner.save(state)
+
+
+@pytest.fixture
+def durable(tmp_path):
+    conversation, fakes = make_conversation()
+    store = SwitchableDialogues(fakes["dialogues"])
+    conversation.dialogues = store
+    notifier = MemoryNotifier()
+    chat = DurableConversation(conversation, FileJournal(tmp_path / "journal"), notifier,
+                               lambda exc: isinstance(exc, Outage))
+    return chat, store, notifier, fakes
+
+
+def say(chat, text="", user="r1", **kw):
+    return chat.handle(Incoming("web", user, text=text, **kw))
+
+
+def test_a_message_during_an_outage_is_acknowledged_and_kept_on_disk(durable, tmp_path):
+    chat, store, _, _ = durable
+    store.down = True
+
+    replies = say(chat, HEATING)
+
+    assert [(r.text, r.intent) for r in replies] == [(texts.KEPT_FOR_LATER, "kept")]
+    kept = FileJournal(tmp_path / "journal").pending()  # a fresh reader: it is on disk, not in memory
+    assert [(i.user_id, i.text) for _, i in kept] == [("r1", HEATING)]
+
+
+def test_an_emergency_during_an_outage_still_gets_the_numbers_at_once(durable):
+    chat, store, _, _ = durable
+    store.down = True
+
+    replies = say(chat, "楼道里好大的煤气味，快来人")
+
+    assert replies[0].intent == "emergency" and "119" in replies[0].text
+    assert replies[-1].intent == "kept"
+
+
+def test_kept_messages_are_replayed_in_order_and_the_replies_go_out_through_the_notifier(durable):
+    chat, store, notifier, fakes = durable
+    store.down = True
+    say(chat, HEATING)
+    say(chat, "13812345678")
+    say(chat, "你好", user="r2")
+
+    assert chat.replay() == 0  # still away: nothing handled, nothing dropped
+    assert len(chat.journal.pending()) == 3
+    store.down = False
+    handled = chat.replay()
+
+    assert handled == 3 and chat.journal.pending() == []
+    to_r1 = [reply.text for channel, user, reply in notifier.sent if (channel, user) == ("web", "r1")]
+    assert any("电话" in t for t in to_r1[:1])  # the report asked for a phone first …
+    assert fakes["dialogues"].rows[("web", "r1")]["intake"]["phone"] == "13812345678"  # … and got it, in order
+    assert [reply.intent for channel, user, reply in notifier.sent if user == "r2"] == ["greeting"]
+
+
+def test_the_same_resident_writing_again_gets_the_kept_messages_answered_first(durable):
+    chat, store, notifier, fakes = durable
+    store.down = True
+    say(chat, HEATING)
+    store.down = False
+
+    replies = say(chat, "13812345678")
+
+    assert "电话" in replies[0].text  # the kept report, answered now
+    assert fakes["dialogues"].rows[("web", "r1")]["intake"]["phone"] == "13812345678"
+    assert notifier.sent == [] and chat.journal.pending() == []
+
+
+def test_while_a_resident_has_kept_messages_a_new_one_waits_behind_them(durable):
+    chat, store, _, _ = durable
+    store.down = True
+    say(chat, HEATING)
+    calls = []
+    original = store.load
+    store.load = lambda *a: calls.append(a) or original(*a)
+
+    replies = say(chat, "13812345678")
+
+    assert replies[-1].intent == "kept"
+    assert [i.text for _, i in chat.journal.pending()] == [HEATING, "13812345678"]
+
+
+def test_an_error_that_is_not_an_outage_is_not_swallowed(durable):
+    chat, _, _, fakes = durable
+
+    def broken(*_a):
+        raise ZeroDivisionError("a bug")
+
+    fakes["dialogues"].load = broken
+    with pytest.raises(ZeroDivisionError):
+        say(chat, "你好")
+    assert chat.journal.pending() == []
+
+
+def test_everything_an_incoming_carries_survives_the_journal(tmp_path):
+    journal = FileJournal(tmp_path)
+    sent = Incoming("telegram", "42", text="这里😀\x00", button=None, photos=("p1", "p2"),
+                    location=Location(39.9, 116.4, "景村里"), kind="photo", document=("f1", "a.pdf"),
+                    display_name="王")
+    key = journal.keep(sent)
+
+    [(found_key, found)] = FileJournal(tmp_path).pending()
+
+    assert found_key == key and found == sent
+
+
+def test_a_claim_left_by_a_dead_process_is_given_back_and_a_broken_entry_is_set_aside(tmp_path):
+    journal = FileJournal(tmp_path)
+    key = journal.keep(Incoming("web", "u1", text="一"))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    os.rename(tmp_path / f"{key}.json", tmp_path / f"{key}.claimed-{dead.stdout.strip()}")
+    (tmp_path / "00000000000000000001-broken.json").write_text("{not json", "utf-8")
+
+    again = FileJournal(tmp_path)  # a restart
+
+    assert [i.text for _, i in again.pending()] == ["一"]
+    assert (tmp_path / "00000000000000000001-broken.unreadable").exists()
+
+
+def test_a_claimed_entry_is_not_handled_twice(tmp_path):
+    journal = FileJournal(tmp_path)
+    key = journal.keep(Incoming("web", "u1", text="一"))
+
+    assert journal.claim(key) is True
+    assert journal.claim(key) is False and journal.pending() == []
+    journal.release(key)
+    assert [k for k, _ in journal.pending()] == [key]
+    journal.claim(key)
+    journal.done(key)
+    assert journal.pending() == [] and os.listdir(tmp_path) == []
+
+
+def test_entries_are_plain_json_an_operator_can_read(tmp_path):
+    journal = FileJournal(tmp_path)
+    key = journal.keep(Incoming("web", "u1", text="暖气不热"))
+
+    assert json.loads((tmp_path / f"{key}.json").read_text("utf-8"))["text"] == "暖气不热"
