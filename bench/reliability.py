@@ -1,7 +1,9 @@
-"""Reliability under load and faults: the real service (`python -m bot`) driven over the JSON API, then broken on purpose.
+"""Reliability under load and faults: the real service (`python -m bot`) driven over the JSON API and Telegram,
+then broken on purpose.
 
     python bench/reliability.py [--seconds 20] [--concurrency 10,50,200] [--soak-seconds 600] [--sample-every 5]
-                                [--hashing] [--lock-seconds 35] [--skip-soak] [--skip-faults] [--json]
+                                [--hashing] [--lock-seconds 35] [--skip-soak] [--skip-telegram] [--skip-faults]
+                                [--json]
 
 Load: closed loops of N residents (N = each --concurrency) for --seconds each.
 Three residents in four send messages from ../shared/data/complaints_unlabeled.jsonl
@@ -9,6 +11,9 @@ and policy_qa_dev.jsonl (each message as a new resident); the fourth goes
 through whole reports, one after another (place, phone, time, confirm; one in
 five presses confirm twice; a report under way when time is up is finished). Per level: messages/s, latency p50/p95/p99, errors, tickets
 confirmed vs found in the database (lost, doubled), the server's peak RSS.
+The same levels then run over Telegram: a second service polls a Bot API
+stand-in in this process (bench/telegram_load.py) and residents press the
+buttons it sends.
 Soak: --soak-seconds at 10 residents, RSS and open file descriptors of the
 server sampled every --sample-every seconds; growth from the first samples
 (after a 10 % warm-up) to the last ones.
@@ -84,7 +89,7 @@ class Server:
     """`python -m bot` on a temporary config; started, SIGKILLed, restarted."""
 
     def __init__(self, folder: Path, hashing: bool, database_url: str = "sqlite:///bot.db",
-                 index_dir: Path | None = None):
+                 index_dir: Path | None = None, telegram_base_url: str = ""):
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.port = free_port()
@@ -96,9 +101,15 @@ class Server:
             f"[embedding]\n{embedding}\n[database]\nurl = \"{database_url}\"\n"
             f"[web]\nport = {self.port}\nrate_limit_per_minute = 10000\n"
             f'[tickets]\norganisation_file = "{(ROOT / "district.toml").as_posix()}"\n'
-            f'categories_file = "{(ROOT / "categories.toml").as_posix()}"\n', "utf-8")
+            f'categories_file = "{(ROOT / "categories.toml").as_posix()}"\n'
+            + (f'[telegram]\nbase_url = "{telegram_base_url}"\nrate_limit_per_minute = 1000\n'
+               if telegram_base_url else ""), "utf-8")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WECHAT_", "LLM_"))}
         self.env = {**env, "PYTHONPATH": str(ROOT), "BOT_LOG_LEVEL": "WARNING"}
+        if telegram_base_url:
+            from bench.telegram_load import TOKEN
+
+            self.env["TELEGRAM_BOT_TOKEN"] = TOKEN
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 600) -> float:
@@ -260,8 +271,8 @@ async def closed_loop(server: Server, pool: list[str], concurrency: int, seconds
     return load
 
 
-def load_row(load: Load, server: Server, tag: str) -> dict:
-    found = server.tickets(f"rep-{tag}-%")
+def load_row(load: Load, server: Server, tag: str, users_like: str | None = None) -> dict:
+    found = server.tickets(users_like or f"rep-{tag}-%")
     lat = [x * 1000 for x in load.latencies]
     lost = sorted(u for u in load.confirmed if found.get(u, 0) == 0)
     doubled = sorted(u for u, n in found.items() if n > 1)
@@ -313,6 +324,35 @@ def _slope(points: list[tuple[float, float]]) -> float:
     my = sum(p[1] for p in points) / len(points)
     var = sum((p[0] - mx) ** 2 for p in points)
     return sum((p[0] - mx) * (p[1] - my) for p in points) / var if var else 0.0
+
+
+def telegram_levels(hashing: bool, folder: Path, index_dir: Path, pool: list[str], levels: list[int],
+                    seconds: float) -> list[dict]:
+    """The same load through python-telegram-bot (long polling) and a Bot API stand-in in this process."""
+    from bench import telegram_load
+
+    api = telegram_load.IndexedBotApi().start()
+    server = Server(folder, hashing, index_dir=index_dir, telegram_base_url=api.base_url)
+    rows = []
+    try:
+        server.start()
+        for level in [3] + levels:  # 3: warm-up, not reported
+            load = Load(level)
+
+            def sample(load=load) -> None:
+                load.peak_rss = max(load.peak_rss, server.rss_mb())
+
+            asyncio.run(telegram_load.closed_loop(api, load, pool, HEATING, 5 if level == 3 else seconds, sample))
+            if level != 3:
+                rows.append({"channel": "telegram", **load_row(load, server, "",
+                                                               users_like=telegram_load.prefix(level) + "%")})
+                print(f"telegram load {level}: {rows[-1]}", file=sys.stderr)
+        if api.unknown:
+            raise SystemExit(f"the bot called Bot API methods the stand-in does not know: {api.unknown[:3]}")
+    finally:
+        server.stop()
+        api.stop()
+    return rows
 
 
 # -- faults ------------------------------------------------------------------------------------------------
@@ -574,10 +614,11 @@ def fault_clock_jump(folder: Path) -> Fault:
 # -- the table ---------------------------------------------------------------------------------------------
 
 def print_table(result: dict) -> None:
-    print("\nLOAD over POST /api/chat (closed loop; a quarter of the residents walk through whole reports)")
-    head = ["residents", "msgs", "msg/s", "p50 ms", "p95 ms", "p99 ms", "errors", "confirmed", "in db", "lost",
+    print("\nLOAD (closed loop; a quarter of the residents walk through whole reports). web: POST /api/chat; "
+          "telegram: python-telegram-bot polling a Bot API stand-in, latency to the bot's first message")
+    head = ["channel", "residents", "msgs", "msg/s", "p50 ms", "p95 ms", "p99 ms", "errors", "confirmed", "in db", "lost",
             "doubled", "filed-unseen", "peak RSS MB"]
-    keys = ["concurrency", "messages", "messages_per_s", "p50_ms", "p95_ms", "p99_ms", "errors", "tickets_confirmed",
+    keys = ["channel", "concurrency", "messages", "messages_per_s", "p50_ms", "p95_ms", "p99_ms", "errors", "tickets_confirmed",
             "tickets_in_db", "lost", "doubled", "filed_unconfirmed", "peak_rss_mb"]
     _rows(head, [[row[k] for k in keys] for row in result["load"]])
     if result.get("soak"):
@@ -622,6 +663,7 @@ def main() -> int:
     parser.add_argument("--hashing", action="store_true", help="the hashing embedder instead of the packaged model")
     parser.add_argument("--skip-soak", action="store_true")
     parser.add_argument("--skip-faults", action="store_true")
+    parser.add_argument("--skip-telegram", action="store_true", help="no load over the Telegram stand-in")
     parser.add_argument("--json", action="store_true", help="also print one JSON line at the end")
     args = parser.parse_args()
     try:
@@ -640,11 +682,14 @@ def main() -> int:
             asyncio.run(closed_loop(server, pool, 5, 5, "warm"))  # caches, thread pools, the first of everything
             for level in levels:
                 load = asyncio.run(closed_loop(server, pool, level, args.seconds, f"c{level}"))
-                result["load"].append(load_row(load, server, f"c{level}"))
+                result["load"].append({"channel": "web", **load_row(load, server, f"c{level}")})
                 print(f"load {level}: {result['load'][-1]}", file=sys.stderr)
             if not args.skip_soak and args.soak_seconds > 0:
                 result["soak"] = soak(server, pool, args.soak_seconds, args.sample_every)
                 print(f"soak: {result['soak']['rss_growth_mb']} MB growth", file=sys.stderr)
+            if not args.skip_telegram:
+                result["load"] += telegram_levels(args.hashing, tmp / "telegram-load", tmp / "main" / "index", pool,
+                                                  levels, args.seconds)
             if not args.skip_faults:
                 faults = [fault_kill_service(server), fault_lock_sqlite(server, 5),
                           fault_lock_sqlite(server, args.lock_seconds)]
