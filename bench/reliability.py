@@ -20,7 +20,9 @@ server sampled every --sample-every seconds; growth from the first samples
 Faults, each with what the resident saw and what was kept: SIGKILL of the
 service mid-intake and right after a confirm; SIGKILL of ingest mid-embedding;
 the SQLite database locked (5 s, and --lock-seconds, past the 30 s busy
-timeout); PostgreSQL connections terminated mid-intake; Telegram answering 429
+timeout: the message is kept in the journal and answered after); PostgreSQL
+connections terminated mid-intake; PostgreSQL unreachable for
+--db-down-seconds (a TCP proxy cut); Telegram answering 429
 with retry_after, 5xx and timeouts (a Bot API stand-in, in process); the clock
 jumping 10 hours (the deadline watch, in process).
 
@@ -460,6 +462,64 @@ def fault_postgres(hashing: bool, folder: Path, index_dir: Path) -> Fault:
         admin.dispose()
 
 
+def fault_postgres_unreachable(hashing: bool, folder: Path, index_dir: Path, seconds: float) -> Fault:
+    """PostgreSQL behind a TCP proxy whose plug is pulled for `seconds`: dropped connections, refused new ones."""
+    import httpx
+
+    from tests.reliability.standins import TcpProxy
+
+    try:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        admin = create_engine(POSTGRES, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        return Fault("PostgreSQL unreachable", 0, f"skipped: not reachable ({type(exc).__name__})", "-", True)
+    schema = f"bench_down_{os.urandom(4).hex()}"
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    proxy = TcpProxy(5432).start()
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test?options=-csearch_path%3D{schema}&connect_timeout=2"
+    server = Server(folder, hashing, url, index_dir)
+    started = time.monotonic()
+    try:
+        server.start()
+        user, other = "fault-pg-down", "fault-pg-down-q"
+        server.say(user, HEATING.format(b=6, u=1))
+        proxy.cut()
+        status, during, waited = server.say(user, "13812345678")
+        _, asked, _ = server.say(other, "老人家食堂要带什么材料")
+        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+        proxy.restore()
+        back = time.monotonic()
+        answered = []
+        while time.monotonic() - back < 30 and not answered:  # the service's replay loop, every 5 s
+            answered = httpx.get(server.base + "/api/messages", params={"user_id": other}, timeout=10).json()["replies"]
+            time.sleep(0.5)
+        recovered = time.monotonic() - back
+        _, after, _ = server.say(user, button="intake:time:随时")
+        _, filed, _ = server.say(user, button="intake:confirm")
+        ticket = (filed.get("replies") or [{}])[-1].get("ticket_id")
+        with admin.connect() as conn:
+            rows = conn.execute(text(f"SELECT count(*) FROM {schema}.ticket WHERE user_id = :u"), {"u": user}).scalar()
+        phone_kept = "13812345678" in last_text(after)
+        intents = ",".join(r.get("intent", "") for r in during.get("replies", []))
+        return Fault(f"PostgreSQL unreachable {seconds:.0f}s (proxy cut)", time.monotonic() - started,
+                     f"HTTP {status} in {waited:.2f}s ({intents}): {short(last_text(during), 12)}; "
+                     f"question answered {recovered:.1f}s after recovery" if answered else
+                     f"HTTP {status} in {waited:.2f}s ({intents}); question NOT answered after recovery",
+                     f"phone {'kept' if phone_kept else 'LOST'}; tickets in db: {rows}",
+                     status == 200 and phone_kept and rows == 1 and bool(ticket) and bool(answered))
+    finally:
+        server.stop()
+        proxy.cut()
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 def fault_kill_ingest(hashing: bool, folder: Path) -> Fault:
     docs = folder / "knowledge"
     docs.mkdir(parents=True)
@@ -526,7 +586,7 @@ def faults_telegram(folder: Path) -> list[Fault]:
     token, secret, resident, worker, neighbour = "123456789:AAE-bench_token", "bench-Secret_1", 4242, 777001, 5151
     results: list[Fault] = []
 
-    async def scenario(name: str, arrange, direct: bool, wait: float) -> Fault:
+    async def scenario(name: str, arrange, direct: bool, wait: float, send_timeout: float | None = None) -> Fault:
         from bot.channels.telegram import TelegramChannel
 
         api = FlakyBotApi(token).start()
@@ -536,6 +596,8 @@ def faults_telegram(folder: Path) -> list[Fault]:
         channel = TelegramChannel(site.service.conversation, token,
                                   site.settings.telegram.model_copy(update={"base_url": api.base_url}),
                                   outbox=site.service.outbox, webhook_secret=secret)  # outbox every 2 s (default)
+        if send_timeout is not None:
+            channel.settings = channel.settings.model_copy(update={"send_read_timeout_seconds": send_timeout})
         await channel.start()
         started = time.monotonic()
         try:
@@ -558,7 +620,9 @@ def faults_telegram(folder: Path) -> list[Fault]:
             kept = "attempts " + ",".join(str(s) for s in statuses)
             if not direct:
                 kept += f"; pending {len(site.service.outbox.pending('telegram'))}"
-            return Fault(name, time.monotonic() - started, saw, kept, copies == 1)
+            # an answer that never comes is ambiguous: the outbox sends again (at least once, at most twice)
+            return Fault(name, time.monotonic() - started, saw, kept,
+                         copies == 1 if send_timeout is None else 1 <= copies <= 2)
         finally:
             await channel.stop()
             api.stop()
@@ -567,8 +631,11 @@ def faults_telegram(folder: Path) -> list[Fault]:
     plans = [
         ("Telegram 429 retry_after=5s (outbox)", lambda api: api.flood(5), False, 20),
         ("Telegram 502, 500 (outbox)", lambda api: api.fail_next(502, 500), False, 20),
-        ("Telegram timeout, lost (outbox)", lambda api: api.fail_next(Hang(1.5, deliver=False)), False, 20),
-        ("Telegram timeout, arrived late (outbox)", lambda api: api.fail_next(Hang(1.5, deliver=True)), False, 20),
+        ("Telegram 504 after 1.5s (outbox)", lambda api: api.fail_next(Hang(1.5, deliver=False)), False, 20),
+        ("Telegram answer 1.5s late (outbox)", lambda api: api.fail_next(Hang(1.5, deliver=True)), False, 20),
+        ("Telegram answer never came, arrived (outbox, 1s send timeout)",
+         lambda api: api.fail_next(Hang(1.5, deliver=True)), False, 20, 1.0),
+        ("Telegram answer 1.5s late (direct reply)", lambda api: api.fail_next(Hang(1.5, deliver=True)), True, 8),
         ("Telegram 429 retry_after=2s (direct reply)", lambda api: api.flood(2), True, 8),
         ("Telegram 502 (direct reply)", lambda api: api.fail_next(502), True, 8),
     ]
@@ -660,6 +727,7 @@ def main() -> int:
     parser.add_argument("--soak-seconds", type=float, default=600, help="soak duration (default 600)")
     parser.add_argument("--sample-every", type=float, default=5, help="soak sampling interval in seconds (default 5)")
     parser.add_argument("--lock-seconds", type=float, default=35, help="the long SQLite lock (default 35)")
+    parser.add_argument("--db-down-seconds", type=float, default=30, help="PostgreSQL unreachable (default 30)")
     parser.add_argument("--hashing", action="store_true", help="the hashing embedder instead of the packaged model")
     parser.add_argument("--skip-soak", action="store_true")
     parser.add_argument("--skip-faults", action="store_true")
@@ -695,6 +763,8 @@ def main() -> int:
                           fault_lock_sqlite(server, args.lock_seconds)]
                 server.stop()
                 faults.append(fault_postgres(args.hashing, tmp / "pg", tmp / "main" / "index"))
+                faults.append(fault_postgres_unreachable(args.hashing, tmp / "pg-down", tmp / "main" / "index",
+                                                         args.db_down_seconds))
                 faults.append(fault_kill_ingest(args.hashing, tmp / "ingest"))
                 faults += faults_telegram(tmp / "telegram")
                 faults.append(fault_clock_jump(tmp))

@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.reliability.standins import FlakyBotApi, Hang
+from tests.reliability.standins import FlakyBotApi, Hang, TcpProxy
 from tests.reliability.support import ROOT, Site, copy_knowledge, count, write_site_config
 
 HEATING = "景村里3号楼2单元暖气不热，屋里才十五度"
@@ -229,6 +229,56 @@ def test_postgresql_connections_cut_mid_intake_are_replaced_and_the_dialogue_goe
         assert ticket and site.service.store.get(ticket).phone == "13812345678"
     finally:
         site.close()
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_postgresql_unreachable_keeps_the_messages_and_the_service_recovers_by_itself(tmp_path_factory):
+    """PostgreSQL behind a proxy whose plug is pulled: connections dropped and new ones refused, then back."""
+    from sqlalchemy import text
+
+    from tests.integration.db import _require_postgres
+
+    count("faults: database unreachable scenarios")
+    admin = _require_postgres()
+    schema = f"rel_{os.urandom(5).hex()}"
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    proxy = TcpProxy(5432).start()
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test?options=-csearch_path%3D{schema}" \
+          f"&connect_timeout=2"
+    site = Site(tmp_path_factory.mktemp("pg-down"), database_url=url)
+    try:
+        site.staff("w1")
+        http = site.http()
+        say = lambda user, **body: http.post("/api/chat", json={"user_id": user, **body})  # noqa: E731
+        assert "电话" in say("web-down", text=HEATING).json()["replies"][-1]["text"]
+        proxy.cut()
+
+        started = time.monotonic()
+        during = say("web-down", text="13812345678")
+        waited = time.monotonic() - started
+        question = say("web-other", text="老人家食堂要带什么材料")
+        while_down = site.service.conversation.replay()
+        proxy.restore()
+        handled = site.service.conversation.replay()
+        pending = http.get("/api/messages", params={"user_id": "web-other"}).json()["replies"]
+        after = say("web-down", button="intake:time:随时")
+        filed = say("web-down", button="intake:confirm")
+
+        assert during.status_code == 200 and during.json()["replies"][-1]["intent"] == "kept"
+        assert waited < 10  # an unreachable database answers at once; it does not hang the resident
+        assert question.json()["replies"][-1]["intent"] == "kept"
+        assert while_down == 0 and handled == 2
+        assert pending and pending[-1]["intent"] == "question"  # the kept question was answered after all
+        assert "13812345678" in after.json()["replies"][-1]["text"]
+        ticket = filed.json()["replies"][-1]["ticket_id"]
+        assert ticket and site.service.store.get(ticket).phone == "13812345678"
+    finally:
+        site.close()
+        proxy.cut()
         with admin.connect() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
