@@ -24,7 +24,8 @@ timeout: the message is kept in the journal and answered after); PostgreSQL
 connections terminated mid-intake; PostgreSQL unreachable for
 --db-down-seconds (a TCP proxy cut); Telegram answering 429
 with retry_after, 5xx and timeouts (a Bot API stand-in, in process); the clock
-jumping 10 hours (the deadline watch, in process).
+jumping 10 hours (the deadline watch, in process); the Chroma server (when
+configured) stopped while the service runs and across a restart.
 
 The service uses SQLite, the sample knowledge base and the packaged model
 (m3e-small) unless --hashing. A table is printed at the end; --json adds one
@@ -91,7 +92,7 @@ class Server:
     """`python -m bot` on a temporary config; started, SIGKILLed, restarted."""
 
     def __init__(self, folder: Path, hashing: bool, database_url: str = "sqlite:///bot.db",
-                 index_dir: Path | None = None, telegram_base_url: str = ""):
+                 index_dir: Path | None = None, telegram_base_url: str = "", chroma_url: str = ""):
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.port = free_port()
@@ -100,6 +101,7 @@ class Server:
         (folder / "config.toml").write_text(
             f'[knowledge]\ndocs_dir = "{(ROOT / "knowledge").as_posix()}"\n'
             f'index_dir = "{(index_dir or folder / "index").as_posix()}"\n'
+            + (f'chroma_url = "{chroma_url}"\n' if chroma_url else "") +
             f"[embedding]\n{embedding}\n[database]\nurl = \"{database_url}\"\n"
             f"[web]\nport = {self.port}\nrate_limit_per_minute = 10000\n"
             f'[tickets]\norganisation_file = "{(ROOT / "district.toml").as_posix()}"\n'
@@ -114,7 +116,8 @@ class Server:
             self.env["TELEGRAM_BOT_TOKEN"] = TOKEN
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 600) -> float:
+    def start(self, timeout: float = 600, need_index: bool = True) -> float:
+        """Start and wait until /healthz answers (with passages, unless need_index is false); return seconds."""
         import httpx
 
         started = time.monotonic()
@@ -126,7 +129,7 @@ class Server:
                 raise SystemExit("the service exited:\n" + (self.folder / "server.log").read_text("utf-8")[-2000:])
             try:
                 r = httpx.get(self.base + "/healthz", timeout=2)
-                if r.status_code == 200 and r.json().get("passages"):
+                if (r.status_code == 200 and r.json().get("passages")) or (not need_index and r.status_code in (200, 503)):
                     return time.monotonic() - started
             except (httpx.HTTPError, ValueError):
                 pass
@@ -520,6 +523,66 @@ def fault_postgres_unreachable(hashing: bool, folder: Path, index_dir: Path, sec
         admin.dispose()
 
 
+def fault_chroma_down(hashing: bool, folder: Path) -> Fault:
+    """Vectors in a `chroma run` server, which is stopped: while the service runs, and across a restart."""
+    import shutil as _shutil
+
+    import httpx
+
+    executable = _shutil.which("chroma", path=str(Path(sys.executable).parent))
+    if not executable:
+        return Fault("Chroma server down", 0, "skipped: no chroma command in the virtualenv", "-", True)
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    def chroma() -> subprocess.Popen:
+        proc = subprocess.Popen([executable, "run", "--path", str(folder / "chroma"), "--host", "127.0.0.1",
+                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("chroma run did not come up")
+
+    def stop(proc: subprocess.Popen) -> None:
+        proc.terminate()
+        proc.wait(20)
+
+    question = "老人家食堂要带什么材料"
+    store = chroma()
+    server = Server(folder / "service", hashing, chroma_url=url)
+    started = time.monotonic()
+    try:
+        server.start()
+        _, before, _ = server.say("fault-chroma", question)
+        stop(store)
+        _, running, _ = server.say("fault-chroma", question)
+        server.kill()
+        server.start(need_index=False)
+        _, restarted, _ = server.say("fault-chroma", question)
+        _, report, _ = server.say("fault-chroma-r", HEATING.format(b=2, u=1))
+        store = chroma()
+        _, after, _ = server.say("fault-chroma", question)
+        intents = [((b.get("replies") or [{}])[-1].get("intent"), bool((b.get("replies") or [{}])[-1].get("citations")))
+                   for b in (before, running, restarted, after)]
+        unavailable = "暂时无法使用" in last_text(restarted)
+        ok = intents[0][1] and intents[1][1] and unavailable and intents[3][1] and "电话" in last_text(report)
+        return Fault("Chroma server down (running, then across a restart)", time.monotonic() - started,
+                     f"running: {'answered from memory' if intents[1][1] else short(last_text(running), 16)}; "
+                     f"restarted while down: {short(last_text(restarted), 16)}; back: "
+                     f"{'answered with citation' if intents[3][1] else short(last_text(after), 16)}",
+                     f"reports still taken while down: {'yes' if '电话' in last_text(report) else 'NO'}", ok)
+    finally:
+        server.stop()
+        if store.poll() is None:
+            stop(store)
+
+
 def fault_kill_ingest(hashing: bool, folder: Path) -> Fault:
     docs = folder / "knowledge"
     docs.mkdir(parents=True)
@@ -768,8 +831,7 @@ def main() -> int:
                 faults.append(fault_kill_ingest(args.hashing, tmp / "ingest"))
                 faults += faults_telegram(tmp / "telegram")
                 faults.append(fault_clock_jump(tmp))
-                faults.append(Fault("Chroma server down", 0, "not configured (local Chroma folder); see "
-                                    "tests/integration/test_chroma_server.py", "-", True))
+                faults.append(fault_chroma_down(args.hashing, tmp / "chroma"))
                 result["faults"] = [f.__dict__ for f in faults]
         finally:
             server.stop()

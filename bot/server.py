@@ -21,8 +21,18 @@ def serve(settings) -> int:
 
 
 def warm_up(service) -> None:
-    """Load the model, the index and the category examples before the first resident waits for them."""
-    service.knowledge.retriever.search("老人家食堂怎么报名")
+    """Load the model, the index and the category examples before the first resident waits for them.
+
+    A vector store that cannot be reached (a Chroma server down) must not keep the service from
+    starting: tickets, staff and notifications do not need it, questions are answered with a plain
+    "暂时无法查询" and the index loads by itself on the first question after the store is back.
+    """
+    from bot.errors import IndexUnavailable
+
+    try:
+        service.knowledge.retriever.search("老人家食堂怎么报名")
+    except IndexUnavailable as exc:
+        log.warning("knowledge index unavailable at start (%s); questions will be answered once it is back", exc)
     service.categorizer.warm_up()
 
 

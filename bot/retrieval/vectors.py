@@ -6,6 +6,7 @@ generation is filled completely before readers switch to it.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Iterable, Sequence
 from urllib.parse import urlparse
@@ -28,29 +29,44 @@ class ChromaVectors:
     def __init__(self, folder: Path, url: str = "", namespace: str = DEFAULT_NAMESPACE):
         # Several indexes may share one Chroma server: each keeps to its own collection names.
         self.namespace = namespace
+        self._folder = folder
+        self._url = url
+        if url and not urlparse(url).hostname:
+            raise ConfigError(f"knowledge.chroma_url is not a URL: {url!r}")
+        self._connected = None
+        self._connect_lock = threading.Lock()
+        self.location = url or str(folder)
+        if not url:
+            _ = self._client  # a local folder is always there: open it now, so a broken one is reported at start
+
+    @property
+    def _client(self):
+        """The Chroma client, connected on first use: a server that is down when the service starts
+        must not stop it (questions say "暂时无法查询" until the server is back; see server.warm_up)."""
+        if self._connected is not None:
+            return self._connected
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
-        settings = ChromaSettings(anonymized_telemetry=False)
-        try:
-            if url:
-                parsed = urlparse(url)
-                if not parsed.hostname:
-                    raise ConfigError(f"knowledge.chroma_url is not a URL: {url!r}")
-                self._client = chromadb.HttpClient(
-                    host=parsed.hostname,
-                    port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                    ssl=parsed.scheme == "https",
-                    settings=settings,
-                )
-            else:
-                folder.mkdir(parents=True, exist_ok=True)
-                self._client = chromadb.PersistentClient(path=str(folder), settings=settings)
-        except ConfigError:
-            raise
-        except Exception as exc:
-            raise IndexUnavailable(f"cannot reach the vector store: {exc}") from exc
-        self.location = url or str(folder)
+        with self._connect_lock:
+            if self._connected is not None:
+                return self._connected
+            settings = ChromaSettings(anonymized_telemetry=False)
+            try:
+                if self._url:
+                    parsed = urlparse(self._url)
+                    self._connected = chromadb.HttpClient(
+                        host=parsed.hostname,
+                        port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                        ssl=parsed.scheme == "https",
+                        settings=settings,
+                    )
+                else:
+                    self._folder.mkdir(parents=True, exist_ok=True)
+                    self._connected = chromadb.PersistentClient(path=str(self._folder), settings=settings)
+            except Exception as exc:
+                raise IndexUnavailable(f"cannot reach the vector store: {exc}") from exc
+            return self._connected
 
     def _call(self, what: str, fn, *args, **kwargs):
         try:

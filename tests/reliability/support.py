@@ -63,7 +63,8 @@ def count(what: str, n: int = 1) -> None:
 
 def write_site_config(folder: Path, *, database_url: str = "sqlite:///bot.db", max_upload_mb: float = 1.0,
                       rate_limit: int = 10000, intents: str = "keywords", port: int = 8080,
-                      ingest_on_start: bool = False, busy_timeout: float = 30, extra: str = "") -> Path:
+                      ingest_on_start: bool = False, busy_timeout: float = 30, chroma_url: str = "",
+                      extra: str = "") -> Path:
     """A config.toml for build_service or `python -m bot`: repo's district and categories, hashing embedder."""
     folder.mkdir(parents=True, exist_ok=True)
     text = f"""\
@@ -73,6 +74,7 @@ docs_dir = "knowledge"
 index_dir = "index"
 min_relevance = 0.0
 ingest_on_start = {"true" if ingest_on_start else "false"}
+chroma_url = "{chroma_url}"
 [embedding]
 backend = "hashing"
 [database]

@@ -1,4 +1,5 @@
-"""Faults, short versions: the service killed mid-intake, the database locked or its connections cut, Telegram flooding.
+"""Faults, short versions: the service killed mid-intake, the database locked, cut or unreachable, the Chroma
+server down, Telegram flooding, failing and slow.
 
 Covered elsewhere and not repeated here:
 - ingest killed with SIGKILL mid-run (the old index keeps serving, the rerun completes):
@@ -7,7 +8,7 @@ Covered elsewhere and not repeated here:
   PostgreSQL: tests/integration/test_scheduler.py::test_a_process_that_was_down_past_the_deadline_escalates_once_on_its_first_tick
   and ::test_an_escalated_ticket_is_not_escalated_again_after_a_restart_or_a_clock_jump
 - a failing LLM endpoint (timeouts, 5xx, 429 with retry_after): tests/integration/test_llm_writer.py
-- the Chroma server going away: tests/integration/test_chroma_server.py
+- ingest against a Chroma server that is not there: tests/integration/test_chroma_server.py
 bench/reliability.py runs these scenarios with timings and prints what the resident saw.
 """
 
@@ -282,6 +283,71 @@ def test_postgresql_unreachable_keeps_the_messages_and_the_service_recovers_by_i
         with admin.connect() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+# -- the Chroma server away -----------------------------------------------------------------------------------
+
+class ChromaServer:
+    """`chroma run` on a fixed port and folder, so that it can be stopped and started again."""
+
+    def __init__(self, folder: Path):
+        import shutil
+
+        self.executable = shutil.which("chroma", path=str(Path(sys.executable).parent))
+        assert self.executable, "the chroma command is missing from the virtualenv"
+        self.folder, self.port = folder, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "ChromaServer":
+        self.proc = subprocess.Popen([self.executable, "run", "--path", str(self.folder), "--host", "127.0.0.1",
+                                      "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.proc.poll() is None, "chroma run exited"
+            try:
+                if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "chroma run did not answer within 60 s"
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+
+
+@pytest.mark.slow
+def test_a_service_started_while_the_chroma_server_is_down_says_so_takes_reports_and_recovers(tmp_path):
+    from bot.core import texts
+    from bot.server import warm_up
+
+    count("faults: Chroma server down scenarios")
+    chroma = ChromaServer(tmp_path / "chroma").start()
+    try:
+        first = Site(tmp_path / "site", chroma_url=chroma.url)  # ingests into the server
+        first.close()
+        chroma.stop()
+
+        site = Site(tmp_path / "site", chroma_url=chroma.url, ingest=False)  # a restart while it is down
+        try:
+            warm_up(site.service)  # must not raise: the service starts
+            http = site.http()
+            say = lambda user, text: http.post("/api/chat", json={"user_id": user, "text": text}).json()["replies"]  # noqa: E731
+            down = say("web-q", "老人家食堂要带什么材料")
+            report = say("web-r", HEATING)
+            chroma.start()
+            back = say("web-q", "老人家食堂要带什么材料")
+        finally:
+            site.close()
+    finally:
+        chroma.stop()
+
+    assert down[-1]["text"] == texts.UNAVAILABLE
+    assert "电话" in report[-1]["text"]  # reports do not need the knowledge base
+    assert back[-1]["intent"] == "question" and back[-1]["citations"]
 
 
 # -- Telegram flooding, failing and slow ---------------------------------------------------------------------
