@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import CACHE, ROOT, need_shared, read_jsonl  # noqa: E402
 from bench.retrieval import make_config, write_policy_docs  # noqa: E402
 
-DEFAULT = (260, 3)  # compose's defaults: max_chars of the sentence run, passages read (at most 3)
-GRID = [(c, p) for c in (160, 200, 260, 320, 400) for p in (1, 2, 3)]
+DEFAULT = (380, 3)  # compose's defaults: max_chars of the sentence run, passages read (at most 3)
+GRID = [(c, p) for c in (160, 260, 320, 360, 380, 400) for p in (1, 2, 3)]
 
 
 def open_index(args, knowledge):

@@ -16,8 +16,9 @@ from typing import Sequence
 from bot.core.messages import Citation
 from bot.core.ports import Hit
 
-_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]?")
+_SENTENCE = re.compile("[^。！？!?；;\n]+(?:[。！？!?；;]+[”’\"」』）)]*)?")  # closing quotes stay with their sentence
 _PUNCT = re.compile(r"[\s，。！？、；：“”‘’（）()《》\-—…·,.!?;:\"'<>\[\]{}#*|>]+")
+_FINISH_UP_TO = 1.5  # a run that stops mid-paragraph may finish it, up to this many times max_chars
 _FILLER = set("的了吗呢吧啊呀么是在有和与我你他她它这那哪什怎请问一下能可以")
 
 
@@ -37,7 +38,7 @@ def bigrams(text: str) -> set[str]:
     return {g for g in grams if not all(ch in _FILLER for ch in g)}
 
 
-def compose(question: str, hits: Sequence[Hit], max_chars: int = 260, passages: int = 3) -> Answer:
+def compose(question: str, hits: Sequence[Hit], max_chars: int = 380, passages: int = 3) -> Answer:
     """The run of consecutive sentences, within one of the best passages, that best answers the question.
 
     A run reads as the document does (a list stays under its heading, an answer
@@ -45,17 +46,27 @@ def compose(question: str, hits: Sequence[Hit], max_chars: int = 260, passages: 
     sentences do not; measured on 420 real questions (bench/answers.py) it also
     contains the official answer far more often.
 
+    Neighbouring chunks of one document among the hits (they repeat a sentence
+    or two) are first joined back into one passage, so that an answer that goes
+    on after the end of a chunk is not cut there.
+
     A query bigram that occurs in most candidate sentences (the topic, e.g. 老人家食堂)
     says little about which sentence answers; rare ones (材料) say much, so each is
     weighted by its inverse frequency among the candidates, and the words of the
-    document's title weigh nothing. A sentence under a matching heading
-    (三、办卡需要带什么) inherits half of the heading's weight.
+    document's title weigh nothing. A sentence's weight grows with the square root
+    of its length, not linearly, so that a long preamble that happens to repeat
+    many words does not outweigh the short sentence that names what is asked; a
+    sentence that opens a point (三是…, （二）…, 2.…, a short line ending in ？ or ：)
+    counts half again, as what answers it follows. A sentence under a matching
+    heading (三、办卡需要带什么) inherits half of the heading's weight. Once chosen,
+    a run that stops in the middle of a paragraph finishes it, up to 1.5 × max_chars.
     """
     if not hits:
         return Answer("", [])
     q = bigrams(question)
-    pool = [(rank, sentences_with_headings(hit.text)) for rank, hit in enumerate(hits[:passages])]
-    seen = [(bigrams(s) & q, bigrams(h) & q) for _, items in pool for s, h in items]
+    groups = _stitch(list(hits))[:passages]
+    pool = [(rank, _sentences_with_headings(_joined(group))) for rank, group in enumerate(groups)]
+    seen = [(bigrams(s.text) & q, bigrams(h) & q) for _, items in pool for s, h in items]
     n = len(seen) or 1
     df: dict[str, int] = {}
     for own, head in seen:
@@ -67,32 +78,81 @@ def compose(question: str, hits: Sequence[Hit], max_chars: int = 260, passages: 
     for rank, items in pool:
         scores = []
         for sentence, heading in items:
-            own, head = bigrams(sentence) & q, bigrams(heading) & q
-            scores.append(sum(weight[g] for g in own) + 0.5 * sum(weight[g] for g in head - own))
+            own, head = bigrams(sentence.text) & q, bigrams(heading) & q
+            score = sum(weight[g] for g in own) + 0.5 * sum(weight[g] for g in head - own)
+            if _OPENS_A_POINT.match(sentence.text):
+                score *= 1.5
+            scores.append(score / math.sqrt(max(1.0, len(sentence.text) / 40)))
         for first in range(len(items)):
             if scores[first] <= 0:
                 continue  # a run starts where the question is met
             end, length, run, listing = first, 0, [], False
-            while end < len(items) and (end == first or length + len(items[end][0]) <= max_chars):
+            while end < len(items) and (end == first or length + len(items[end][0].text) <= max_chars):
                 if end - first >= 2 and run[-1] <= 0 and run[-2] <= 0 and scores[end] <= 0 and not listing:
                     break  # the run has moved on to something else
-                listing = listing or items[end][0].endswith(("：", ":"))  # "下列条件：" keeps the whole list
-                length += len(items[end][0])
+                listing = listing or items[end][0].text.endswith(("：", ":"))  # "下列条件：" keeps the whole list
+                length += len(items[end][0].text)
                 run.append(scores[end])
                 end += 1
-            # the best sentence decides; the rest of the run adds a little (repeated words must not win)
-            score = (max(run) + 0.25 * (sum(run) - max(run))) * (1.0, 0.8, 0.6)[min(rank, 2)]
+            # the best sentence decides; what follows it adds a little (repeated words must not win),
+            # what comes before it adds nothing (it only spends the length)
+            top = run.index(max(run))
+            score = (run[top] + 0.25 * sum(run[top + 1:])) * (1.0, 0.8, 0.6)[min(rank, 2)]
             if best is None or score > best[0]:
                 best = (score, rank, first, end)
     if best is None:  # the question's words are nowhere: the passage's opening is the safest summary
         opening = _render([s for s, _ in pool[0][1]]) if pool and pool[0][1] else hits[0].text
         return Answer(opening[:max_chars], [_cite(hits[0])])
     _, rank, first, end = best
-    chosen = [sentence for sentence, _ in pool[rank][1][first:end]]
+    items = pool[rank][1]
+    length = sum(len(s.text) for s, _ in items[first:end])
+    while (end < len(items) and items[end][0].line == items[end - 1][0].line and items[end][0].gap == ""
+           and length + len(items[end][0].text) <= max_chars * _FINISH_UP_TO):
+        length += len(items[end][0].text)  # the paragraph goes on (no line break, no space): finish it
+        end += 1
+    chosen = [sentence for sentence, _ in items[first:end]]
     text = _render(chosen)
     if len(text) > max_chars * 2:  # one enormous sentence
         text = text[: max_chars * 2] + "……"
-    return Answer(text, [_cite(hits[rank])])
+    group = groups[rank]
+    cited = next((hit for hit in group if chosen[0].text in hit.text), group[0])
+    return Answer(text, [_cite(cited)])
+
+
+# the opening of a point: 三是…, 二、…, （二）…, 2.…, 第五条…, or a short sentence ending in ？ or ：
+_OPENS_A_POINT = re.compile(r"^([一二三四五六七八九十]+[、是]|[（(][一二三四五六七八九十0-9]+[）)]|[0-9]+[、.．]"
+                            r"|第[一二三四五六七八九十百0-9]+[条章节])|^.{2,24}[。：:？?]$")
+
+
+def _stitch(hits: list[Hit]) -> list[list[Hit]]:
+    """The hits, with neighbouring chunks of one document joined in reading order; best-ranked first."""
+    groups = [[hit] for hit in hits]
+    joined = True
+    while joined:
+        joined = False
+        for i, j in ((i, j) for i in range(len(groups)) for j in range(len(groups)) if i != j):
+            a, b = groups[i], groups[j]
+            if a[-1].source == b[0].source and _overlap(a[-1].text, b[0].text):
+                groups[min(i, j)] = a + b
+                del groups[max(i, j)]
+                joined = True
+                break
+    return groups
+
+
+def _overlap(a: str, b: str) -> int:
+    """How many characters b repeats of a's end (neighbouring chunks share whole sentences); 0 if none."""
+    for k in range(min(len(a), len(b), 200), 9, -1):
+        if a.endswith(b[:k]):
+            return k
+    return 0
+
+
+def _joined(group: list[Hit]) -> str:
+    text = group[0].text
+    for hit in group[1:]:
+        text += hit.text[_overlap(text, hit.text):]
+    return text
 
 
 def _cite(hit: Hit) -> Citation:
@@ -101,10 +161,14 @@ def _cite(hit: Hit) -> Citation:
 
 def sentences_with_headings(text: str) -> list[tuple[str, str]]:
     """Each sentence of a passage with the heading line it stands under ("" before any)."""
+    return [(s.text, heading) for s, heading in _sentences_with_headings(text)]
+
+
+def _sentences_with_headings(text: str) -> list[tuple[_Sentence, str]]:
     out, heading = [], ""
-    for sentence in sentences(text):
-        if _is_heading(sentence):
-            heading = sentence
+    for sentence in _split(text):
+        if sentence.heading:
+            heading = sentence.text
         out.append((sentence, heading))
     return out
 
@@ -114,10 +178,22 @@ def _is_heading(sentence: str) -> bool:
             and not sentence.endswith(("。", "；", "！", "？", ";", "!", "?")))
 
 
+@dataclass(frozen=True)
+class _Sentence:
+    text: str
+    line: int  # which line of the passage it comes from
+    gap: str | None  # the document's text between it and the previous sentence of its line (None: first)
+    heading: bool  # a short line of its own, e.g. 三、办卡需要带什么
+
+
 def sentences(text: str) -> list[str]:
     """Split a passage into clean sentences: markdown list marks and table pipes removed."""
+    return [s.text for s in _split(text)]
+
+
+def _split(text: str) -> list[_Sentence]:
     out = []
-    for line in text.split("\n"):
+    for number, line in enumerate(text.split("\n")):
         line = line.strip()
         if not line or set(line) <= set("|-: "):
             continue
@@ -126,25 +202,38 @@ def sentences(text: str) -> list[str]:
             line = "：".join(cells[:1]) + ("，".join([""] + cells[1:]) if len(cells) > 1 else "")
             line = line.replace("：，", "：")
         line = re.sub(r"^([-*+>]\s*|\d+[.、]\s+)", "", line)
-        out.extend(s.strip() for s in _SENTENCE.findall(line) if len(s.strip()) > 1)
+        found, end = [], None
+        for match in _SENTENCE.finditer(line):
+            sentence = match.group().strip()
+            if len(sentence) <= 1:
+                continue
+            start = match.start() + match.group().index(sentence)
+            found.append((sentence, None if end is None else line[end:start]))
+            end = start + len(sentence)
+        for sentence, gap in found:
+            out.append(_Sentence(sentence, number, gap, len(found) == 1 and _is_heading(sentence)))
     return out
 
 
-def _render(sentences: list[str]) -> str:
-    """Sentences as one paragraph; a heading starts its own line and introduces what follows."""
-    out = ""
+_ENDS = ("。", "！", "？", "；", "：", "!", "?", ";", ":", "\n")
+
+
+def _render(sentences: list[_Sentence]) -> str:
+    """The sentences as the document writes them; a heading starts its own line and introduces what follows.
+
+    Sentences of one line keep the document's own spacing between them, so that
+    what the resident reads is a faithful copy; sentences from different lines
+    are joined into one paragraph.
+    """
+    out, previous = "", None
     for s in sentences:
-        if _is_heading(s):
-            out += ("\n" if out else "") + s + "："
+        if s.heading:
+            out += ("\n" if out else "") + s.text + "："
+        elif previous is not None and s.line == previous.line and s.gap is not None and not s.gap.strip():
+            out += s.gap + s.text  # as written
+        elif out and not out.endswith(_ENDS):
+            out += "；" + s.text
         else:
-            out = _join([out, s]) if out and not out.endswith(("：", "\n")) else out + s
+            out += s.text
+        previous = s
     return out.strip()
-
-
-def _join(sentences: list[str]) -> str:
-    out = ""
-    for s in sentences:
-        if out and not out.endswith(("。", "！", "？", "；", "：", "\n")):
-            out += "；"
-        out += s
-    return out
