@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import threading
-from contextlib import contextmanager
 from typing import Protocol, Sequence
 
 from bot.core import texts
@@ -15,6 +13,7 @@ from bot.core.dialogue import DialogueState
 from bot.core.intake import ASK_WHAT, Intake
 from bot.core.intents import (COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, QUESTION, REQUEST, THANKS,
                               UNSURE, IntentClassifier)
+from bot.core.locks import KeyedLocks
 from bot.core.messages import Button, Citation, Incoming, Reply
 from bot.core.ports import AnswerWriter, DialogueStore, Retriever, TicketDesk
 from bot.core.privacy import mask
@@ -46,7 +45,7 @@ class Conversation:
         self.emergency_numbers = emergency_numbers
         self.staff = staff
         self.writer = writer
-        self._locks = _UserLocks()
+        self._locks = KeyedLocks()
 
     def handle(self, incoming: Incoming) -> list[Reply]:
         """Answer one message; dialogue state is loaded and saved around it.
@@ -287,30 +286,6 @@ def _citations(hits) -> list[Citation]:
             seen.add((hit.source, hit.section))
             out.append(Citation(hit.title, hit.section, hit.date, hit.source))
     return out
-
-
-class _UserLocks:
-    """One lock per user, created on demand and dropped when nobody holds it."""
-
-    def __init__(self):
-        self._guard = threading.Lock()
-        self._locks: dict[tuple[str, str], tuple[threading.Lock, int]] = {}
-
-    @contextmanager
-    def hold(self, key: tuple[str, str]):
-        with self._guard:
-            lock, users = self._locks.get(key, (threading.Lock(), 0))
-            self._locks[key] = (lock, users + 1)
-        with lock:
-            try:
-                yield
-            finally:
-                with self._guard:
-                    lock, users = self._locks[key]
-                    if users <= 1:
-                        del self._locks[key]
-                    else:
-                        self._locks[key] = (lock, users - 1)
 
 
 def _replace_text(incoming: Incoming, text: str, button: str | None | bool = False) -> Incoming:

@@ -13,11 +13,10 @@ resident writes again (the replies then come back with the new answer).
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import contextmanager
 from typing import Callable, Protocol
 
 from bot.core import texts
+from bot.core.locks import KeyedLocks
 from bot.core.messages import Incoming, Reply
 from bot.core.ports import MessageJournal, Notifier
 
@@ -37,11 +36,10 @@ class DurableConversation:
         self.journal = journal
         self.notifier = notifier
         self.is_outage = is_outage
-        self._guard = threading.Lock()
-        self._users: dict[tuple[str, str], threading.Lock] = {}
+        self._users = KeyedLocks()  # per-user order between the resident's own requests and the replay
 
     def handle(self, incoming: Incoming) -> list[Reply]:
-        with self._user(incoming.channel, incoming.user_id):
+        with self._users.hold((incoming.channel, incoming.user_id)):
             earlier: list[Reply] = []
             if self.journal.pending(incoming.channel, incoming.user_id):
                 replayed = self._replay_user(incoming.channel, incoming.user_id)
@@ -65,7 +63,7 @@ class DurableConversation:
             if (incoming.channel, incoming.user_id) not in users:
                 users.append((incoming.channel, incoming.user_id))
         for channel, user_id in users:
-            with self._user(channel, user_id):
+            with self._users.hold((channel, user_id)):
                 before = len(self.journal.pending(channel, user_id))
                 replies = self._replay_user(channel, user_id)
                 if replies is None:
@@ -111,14 +109,3 @@ class DurableConversation:
             log.exception("offline replies failed")
             urgent = []
         return urgent + [Reply(texts.KEPT_FOR_LATER, intent="kept")]
-
-    @contextmanager
-    def _user(self, channel: str, user_id: str):
-        # Per-user order between the resident's own requests and the background replay. Locks are few
-        # (one per user seen by this process) and tiny; the Conversation's own locks are dropped when idle.
-        with self._guard:
-            lock = self._users.setdefault((channel, user_id), threading.Lock())
-            if len(self._users) > 10000:
-                self._users = {k: v for k, v in self._users.items() if v.locked() or k == (channel, user_id)}
-        with lock:
-            yield
