@@ -22,6 +22,8 @@ from bot.core.ports import MessageJournal, Notifier
 
 log = logging.getLogger(__name__)
 
+DONE, OUTAGE, BUSY = "done", "outage", "busy"
+
 
 class Handler(Protocol):
     def handle(self, incoming: Incoming) -> list[Reply]: ...
@@ -41,11 +43,9 @@ class DurableConversation:
     def handle(self, incoming: Incoming) -> list[Reply]:
         with self._users.hold((incoming.channel, incoming.user_id)):
             earlier: list[Reply] = []
-            if self.journal.pending(incoming.channel, incoming.user_id):
-                replayed = self._replay_user(incoming.channel, incoming.user_id)
-                if replayed is None:  # storage still away: keep this one behind the others
-                    return self._keep(incoming)
-                earlier = replayed
+            if self.journal.has(incoming.channel, incoming.user_id):
+                if self._replay_user(incoming.channel, incoming.user_id, earlier.extend) != DONE:
+                    return earlier + self._keep(incoming)  # storage still away, or an earlier one is busy elsewhere
             try:
                 return earlier + self.inner.handle(incoming)
             except Exception as exc:
@@ -57,49 +57,50 @@ class DurableConversation:
 
     def replay(self) -> int:
         """Handle every kept message whose resident has not written since; return how many were handled."""
-        handled = 0
-        users = []
-        for _, incoming in self.journal.pending():
-            if (incoming.channel, incoming.user_id) not in users:
-                users.append((incoming.channel, incoming.user_id))
+        users = list(dict.fromkeys((i.channel, i.user_id) for _, i in self.journal.pending()))
+        handled = [0]
         for channel, user_id in users:
-            with self._users.hold((channel, user_id)):
-                before = len(self.journal.pending(channel, user_id))
-                replies = self._replay_user(channel, user_id)
-                if replies is None:
-                    break  # still away; try again next round
-                try:
-                    for reply in replies:
-                        self.notifier.notify(channel, user_id, reply)
-                except Exception as exc:
-                    if not self.is_outage(exc):
-                        raise
-                    log.error("replies to %s/%s kept messages could not be queued: %s", channel, user_id,
-                              type(exc).__name__)
-                    break
-                handled += before
-        if handled:
-            log.info("handled %s kept message(s) after storage came back", handled)
-        return handled
+            def deliver(replies: list[Reply], channel=channel, user_id=user_id) -> None:
+                for reply in replies:
+                    self.notifier.notify(channel, user_id, reply)
+                handled[0] += 1
 
-    def _replay_user(self, channel: str, user_id: str) -> list[Reply] | None:
-        """Handle one resident's kept messages in order; None when storage is still away."""
-        replies: list[Reply] = []
+            with self._users.hold((channel, user_id)):
+                outcome = self._replay_user(channel, user_id, deliver)
+            if outcome == OUTAGE:
+                break  # still away; try again next round
+        if handled[0]:
+            log.info("handled %s kept message(s) after storage came back", handled[0])
+        return handled[0]
+
+    def _replay_user(self, channel: str, user_id: str, deliver: Callable[[list[Reply]], None]) -> str:
+        """Handle one resident's kept messages in order, each delivered before it leaves the journal.
+
+        Returns DONE, OUTAGE (storage is still away) or BUSY (another process is handling one of
+        them: order first, the rest wait for the next round). A message whose replies could not be
+        queued is handled again later: at least once, never lost.
+        """
         for key, incoming in self.journal.pending(channel, user_id):
             if not self.journal.claim(key):
-                continue
+                return BUSY
             try:
-                replies.extend(self.inner.handle(incoming))
+                replies = self.inner.handle(incoming)
+            except Exception as exc:
+                if self.is_outage(exc):
+                    self.journal.release(key)
+                    return OUTAGE
+                log.exception("a kept message of %s/%s failed when handled again; answered with an apology",
+                              channel, user_id)
+                replies = [Reply(texts.ERROR, intent="error")]
+            try:
+                deliver(replies)
             except Exception as exc:
                 self.journal.release(key)
                 if self.is_outage(exc):
-                    return None
-                log.exception("a kept message of %s/%s failed when handled again; dropped", channel, user_id)
-                replies.append(Reply(texts.ERROR, intent="error"))
-                self.journal.done(key)
-                continue
+                    return OUTAGE
+                raise
             self.journal.done(key)
-        return replies
+        return BUSY if self.journal.has(channel, user_id) else DONE  # one still claimed elsewhere
 
     def _keep(self, incoming: Incoming) -> list[Reply]:
         self.journal.keep(incoming)

@@ -125,6 +125,10 @@ class MessageJournal(Protocol):
         """(key, Incoming) pairs, oldest first, of one user or of everyone."""
         ...
 
+    def has(self, channel: str, user_id: str) -> bool:
+        """Whether this sender has anything kept, waiting or being handled."""
+        ...
+
     def claim(self, key: str) -> bool:
         """Take an entry for handling; False when another process took it first."""
         ...

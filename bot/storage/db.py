@@ -49,17 +49,30 @@ def make_engine(url: str, base_dir: Path | None = None, busy_timeout: float = 30
     return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+_OUTAGE_WORDS = ("database is locked", "database table is locked", "unable to open database", "connection",
+                 "connect", "server closed", "terminating connection", "timeout", "timed out", "could not receive",
+                 "could not send", "ssl syscall", "the database system is", "no route to host")
+
+
 def is_outage(exc: BaseException) -> bool:
     """True for errors that mean "the database cannot be reached or is locked right now", not a bug.
 
-    The cause chain is followed because callers sometimes wrap the driver error.
+    Only such messages are kept for later (core/durable.py): a bug, a missing table or a
+    full disk would fail again on every retry, so those surface as errors at once. Explicit
+    causes (raise ... from) are followed, because callers sometimes wrap the driver error.
     """
-    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    seen = 0
-    while exc is not None and seen < 5:
-        if isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)):
+    for _ in range(5):
+        if exc is None:
+            return False
+        if isinstance(exc, (DisconnectionError, PoolTimeout)):
             return True
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, (OperationalError, InterfaceError)):
+            text = str(exc.orig if exc.orig is not None else exc).lower()
+            return any(word in text for word in _OUTAGE_WORDS)
+        exc = exc.__cause__
     return False

@@ -12,7 +12,7 @@ import pytest
 from bot.core import texts
 from bot.core.durable import DurableConversation
 from bot.core.messages import Incoming, Location
-from bot.storage.journal import FileJournal
+from bot.storage.journal import FileJournal, _host
 from tests.fakes import MemoryNotifier, make_conversation
 
 HEATING = "景村里3号楼2单元暖气不热，屋里才十五度"
@@ -150,13 +150,15 @@ def test_a_claim_left_by_a_dead_process_is_given_back_and_a_broken_entry_is_set_
     journal = FileJournal(tmp_path)
     key = journal.keep(Incoming("web", "u1", text="一"))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    os.rename(tmp_path / f"{key}.json", tmp_path / f"{key}.claimed-{dead.stdout.strip()}")
+    os.rename(tmp_path / f"{key}.json", tmp_path / f"{key}.claimed-{_host()}-{dead.stdout.strip()}")
     (tmp_path / "00000000000000000001-broken.json").write_text("{not json", "utf-8")
+    (tmp_path / "00000000000000000002-listed.json").write_text("[1, 2]", "utf-8")
 
     again = FileJournal(tmp_path)  # a restart
 
     assert [i.text for _, i in again.pending()] == ["一"]
     assert (tmp_path / "00000000000000000001-broken.unreadable").exists()
+    assert (tmp_path / "00000000000000000002-listed.unreadable").exists()
 
 
 def test_a_claimed_entry_is_not_handled_twice(tmp_path):
@@ -177,3 +179,92 @@ def test_entries_are_plain_json_an_operator_can_read(tmp_path):
     key = journal.keep(Incoming("web", "u1", text="暖气不热"))
 
     assert json.loads((tmp_path / f"{key}.json").read_text("utf-8"))["text"] == "暖气不热"
+
+
+class FlakyNotifier(MemoryNotifier):
+    def __init__(self):
+        super().__init__()
+        self.down = False
+
+    def notify(self, channel, user_id, reply):
+        if self.down:
+            raise Outage("database is locked")
+        super().notify(channel, user_id, reply)
+
+
+def test_replies_are_not_lost_when_storage_goes_away_again_in_the_middle_of_a_replay(tmp_path):
+    conversation, fakes = make_conversation()
+    store = SwitchableDialogues(fakes["dialogues"])
+    conversation.dialogues = store
+    notifier = FlakyNotifier()
+    chat = DurableConversation(conversation, FileJournal(tmp_path), notifier, lambda exc: isinstance(exc, Outage))
+    store.down = True
+    say(chat, "你好")
+    say(chat, "谢谢")
+    store.down = False
+    notifier.down = True  # handled, but the replies cannot be queued
+
+    assert chat.replay() == 0
+    assert [i.text for _, i in chat.journal.pending()] == ["你好", "谢谢"]  # kept: handled again next round
+    notifier.down = False
+    assert chat.replay() == 2
+    assert [reply.intent for _, _, reply in notifier.sent] == ["greeting", "thanks"]
+
+
+def test_a_message_claimed_by_another_process_keeps_the_residents_later_messages_behind_it(durable):
+    chat, store, _, _ = durable
+    store.down = True
+    say(chat, HEATING)
+    store.down = False
+    [(key, _)] = chat.journal.pending()
+    os.rename(chat.journal.folder / f"{key}.json", chat.journal.folder / f"{key}.claimed-{_host()}-1")  # pid 1: alive
+
+    replies = say(chat, "13812345678")
+
+    assert replies[-1].intent == "kept"  # not handled before the earlier one
+    assert [i.text for _, i in chat.journal.pending()] == ["13812345678"]
+
+
+def test_another_residents_kept_messages_cost_a_healthy_message_no_reading(durable, monkeypatch):
+    chat, store, _, _ = durable
+    store.down = True
+    for n in range(20):
+        say(chat, "你好", user=f"other-{n}")
+    store.down = False
+    read = []
+    monkeypatch.setattr(FileJournal, "pending", lambda self, *a: read.append(a) or [])
+
+    replies = say(chat, "你好", user="r1")
+
+    assert replies[-1].intent == "greeting" and read == []
+
+
+def test_only_errors_that_mean_the_database_is_away_count_as_an_outage():
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from bot.storage.db import is_outage
+
+    def wrapped(message: str) -> OperationalError:
+        return OperationalError("SELECT 1", {}, sqlite3.OperationalError(message))
+
+    assert is_outage(wrapped("database is locked"))
+    assert is_outage(wrapped('connection failed: connection to server at "127.0.0.1", port 5432 failed: '
+                             "Connection refused"))
+    assert not is_outage(wrapped("no such table: dialogue"))  # a bug: retrying later would fail the same way
+    assert not is_outage(ValueError("bad"))
+    try:
+        try:
+            raise wrapped("database is locked")
+        except OperationalError:
+            raise KeyError("a bug raised while handling it")  # noqa: B904 - the point of the test
+    except KeyError as bug:
+        assert not is_outage(bug)
+
+
+def test_entries_are_readable_by_their_owner_only(tmp_path):
+    journal = FileJournal(tmp_path)
+    key = journal.keep(Incoming("web", "u1", text="我的电话13812345678"))
+
+    assert (tmp_path / f"{key}.json").stat().st_mode & 0o077 == 0
