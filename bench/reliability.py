@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -424,149 +425,137 @@ def fault_lock_sqlite(server: Server, seconds: float) -> Fault:
                  phone_kept and bool(ticket))
 
 
-def fault_postgres(hashing: bool, folder: Path, index_dir: Path) -> Fault:
-    try:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.pool import NullPool
+@contextlib.contextmanager
+def postgres_schema(prefix: str):
+    """(admin engine, a fresh schema name) on the local PostgreSQL, dropped afterwards; (None, reason) when
+    the server cannot be reached, so that a fault scenario can say it was skipped."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
 
-        admin = create_engine(POSTGRES, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    admin = create_engine(POSTGRES, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001
-        return Fault("PostgreSQL backends terminated", 0, f"skipped: not reachable ({type(exc).__name__})", "-", True)
-    schema = f"bench_rel_{os.urandom(4).hex()}"
-    app = f"bench_{schema}"
+        admin.dispose()
+        yield None, type(exc).__name__
+        return
+    schema = f"{prefix}_{os.urandom(4).hex()}"
     with admin.connect() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    server = Server(folder, hashing, f"{POSTGRES}?options=-csearch_path%3D{schema}&application_name={app}", index_dir)
-    started = time.monotonic()
     try:
-        server.start()
-        user = "fault-pg"
-        server.say(user, HEATING.format(b=5, u=2))
-        with admin.connect() as conn:
-            cut = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                    "WHERE application_name = :a AND pid <> pg_backend_pid()"), {"a": app}).scalar()
-        status, during, waited = server.say(user, "13812345678")
-        _, after, _ = server.say(user, button="intake:time:随时")
-        _, filed, _ = server.say(user, button="intake:confirm")
-        ticket = (filed.get("replies") or [{}])[-1].get("ticket_id")
-        with admin.connect() as conn:
-            rows = conn.execute(text(f"SELECT count(*) FROM {schema}.ticket WHERE user_id = :u"), {"u": user}).scalar()
-        phone_kept = "13812345678" in last_text(after)
-        return Fault("PostgreSQL: all connections terminated mid-intake", time.monotonic() - started,
-                     f"{cut} cut; HTTP {status} in {waited:.2f}s: {short(last_text(during), 16)}",
-                     f"phone {'kept' if phone_kept else 'LOST'}; tickets in db: {rows}",
-                     status == 200 and phone_kept and rows == 1 and bool(ticket))
+        yield admin, schema
     finally:
-        server.stop()
         with admin.connect() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+def fault_postgres(hashing: bool, folder: Path, index_dir: Path) -> Fault:
+    from sqlalchemy import text
+
+    with postgres_schema("bench_rel") as (admin, schema):
+        if admin is None:
+            return Fault("PostgreSQL backends terminated", 0, f"skipped: not reachable ({schema})", "-", True)
+        app = f"bench_{schema}"
+        server = Server(folder, hashing, f"{POSTGRES}?options=-csearch_path%3D{schema}&application_name={app}",
+                        index_dir)
+        started = time.monotonic()
+        try:
+            server.start()
+            user = "fault-pg"
+            server.say(user, HEATING.format(b=5, u=2))
+            with admin.connect() as conn:
+                cut = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                        "WHERE application_name = :a AND pid <> pg_backend_pid()"), {"a": app}).scalar()
+            status, during, waited = server.say(user, "13812345678")
+            _, after, _ = server.say(user, button="intake:time:随时")
+            _, filed, _ = server.say(user, button="intake:confirm")
+            ticket = (filed.get("replies") or [{}])[-1].get("ticket_id")
+            with admin.connect() as conn:
+                rows = conn.execute(text(f"SELECT count(*) FROM {schema}.ticket WHERE user_id = :u"),
+                                    {"u": user}).scalar()
+            phone_kept = "13812345678" in last_text(after)
+            return Fault("PostgreSQL: all connections terminated mid-intake", time.monotonic() - started,
+                         f"{cut} cut; HTTP {status} in {waited:.2f}s: {short(last_text(during), 16)}",
+                         f"phone {'kept' if phone_kept else 'LOST'}; tickets in db: {rows}",
+                         status == 200 and phone_kept and rows == 1 and bool(ticket))
+        finally:
+            server.stop()
 
 
 def fault_postgres_unreachable(hashing: bool, folder: Path, index_dir: Path, seconds: float) -> Fault:
     """PostgreSQL behind a TCP proxy whose plug is pulled for `seconds`: dropped connections, refused new ones."""
     import httpx
+    from sqlalchemy import text
 
     from tests.reliability.standins import TcpProxy
 
-    try:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.pool import NullPool
-
-        admin = create_engine(POSTGRES, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001
-        return Fault("PostgreSQL unreachable", 0, f"skipped: not reachable ({type(exc).__name__})", "-", True)
-    schema = f"bench_down_{os.urandom(4).hex()}"
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    proxy = TcpProxy(5432).start()
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test?options=-csearch_path%3D{schema}&connect_timeout=2"
-    server = Server(folder, hashing, url, index_dir)
-    started = time.monotonic()
-    try:
-        server.start()
-        user, other = "fault-pg-down", "fault-pg-down-q"
-        server.say(user, HEATING.format(b=6, u=1))
-        proxy.cut()
-        status, during, waited = server.say(user, "13812345678")
-        _, asked, _ = server.say(other, "老人家食堂要带什么材料")
-        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
-        proxy.restore()
-        back = time.monotonic()
-        answered = []
-        while time.monotonic() - back < 30 and not answered:  # the service's replay loop, every 5 s
-            answered = httpx.get(server.base + "/api/messages", params={"user_id": other}, timeout=10).json()["replies"]
-            time.sleep(0.5)
-        recovered = time.monotonic() - back
-        _, after, _ = server.say(user, button="intake:time:随时")
-        _, filed, _ = server.say(user, button="intake:confirm")
-        ticket = (filed.get("replies") or [{}])[-1].get("ticket_id")
-        with admin.connect() as conn:
-            rows = conn.execute(text(f"SELECT count(*) FROM {schema}.ticket WHERE user_id = :u"), {"u": user}).scalar()
-        phone_kept = "13812345678" in last_text(after)
-        intents = ",".join(r.get("intent", "") for r in during.get("replies", []))
-        return Fault(f"PostgreSQL unreachable {seconds:.0f}s (proxy cut)", time.monotonic() - started,
-                     f"HTTP {status} in {waited:.2f}s ({intents}): {short(last_text(during), 12)}; "
-                     f"question answered {recovered:.1f}s after recovery" if answered else
-                     f"HTTP {status} in {waited:.2f}s ({intents}); question NOT answered after recovery",
-                     f"phone {'kept' if phone_kept else 'LOST'}; tickets in db: {rows}",
-                     status == 200 and phone_kept and rows == 1 and bool(ticket) and bool(answered))
-    finally:
-        server.stop()
-        proxy.cut()
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema("bench_down") as (admin, schema):
+        if admin is None:
+            return Fault("PostgreSQL unreachable", 0, f"skipped: not reachable ({schema})", "-", True)
+        proxy = TcpProxy(5432).start()
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test?options=-csearch_path%3D{schema}" \
+              "&connect_timeout=2"
+        server = Server(folder, hashing, url, index_dir)
+        started = time.monotonic()
+        try:
+            server.start()
+            user, other = "fault-pg-down", "fault-pg-down-q"
+            server.say(user, HEATING.format(b=6, u=1))
+            proxy.cut()
+            status, during, waited = server.say(user, "13812345678")
+            server.say(other, "老人家食堂要带什么材料")
+            time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+            proxy.restore()
+            back = time.monotonic()
+            answered = []
+            while time.monotonic() - back < 30 and not answered:  # the service's replay loop, every 5 s
+                answered = httpx.get(server.base + "/api/messages", params={"user_id": other},
+                                     timeout=10).json()["replies"]
+                time.sleep(0.5)
+            recovered = time.monotonic() - back
+            _, after, _ = server.say(user, button="intake:time:随时")
+            _, filed, _ = server.say(user, button="intake:confirm")
+            ticket = (filed.get("replies") or [{}])[-1].get("ticket_id")
+            with admin.connect() as conn:
+                rows = conn.execute(text(f"SELECT count(*) FROM {schema}.ticket WHERE user_id = :u"),
+                                    {"u": user}).scalar()
+            phone_kept = "13812345678" in last_text(after)
+            intents = ",".join(r.get("intent", "") for r in during.get("replies", []))
+            saw = f"HTTP {status} in {waited:.2f}s ({intents}): {short(last_text(during), 12)}; " + \
+                (f"question answered {recovered:.1f}s after recovery" if answered
+                 else "question NOT answered after recovery")
+            return Fault(f"PostgreSQL unreachable {seconds:.0f}s (proxy cut)", time.monotonic() - started, saw,
+                         f"phone {'kept' if phone_kept else 'LOST'}; tickets in db: {rows}",
+                         status == 200 and phone_kept and rows == 1 and bool(ticket) and bool(answered))
+        finally:
+            server.stop()
+            proxy.cut()
 
 
 def fault_chroma_down(hashing: bool, folder: Path) -> Fault:
     """Vectors in a `chroma run` server, which is stopped: while the service runs, and across a restart."""
-    import shutil as _shutil
+    from tests.reliability.standins import ChromaServer
 
-    import httpx
-
-    executable = _shutil.which("chroma", path=str(Path(sys.executable).parent))
-    if not executable:
+    try:
+        store = ChromaServer(folder / "chroma")
+    except AssertionError:
         return Fault("Chroma server down", 0, "skipped: no chroma command in the virtualenv", "-", True)
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-
-    def chroma() -> subprocess.Popen:
-        proc = subprocess.Popen([executable, "run", "--path", str(folder / "chroma"), "--host", "127.0.0.1",
-                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    return proc
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit("chroma run did not come up")
-
-    def stop(proc: subprocess.Popen) -> None:
-        proc.terminate()
-        proc.wait(20)
-
     question = "老人家食堂要带什么材料"
-    store = chroma()
-    server = Server(folder / "service", hashing, chroma_url=url)
+    store.start()
+    server = Server(folder / "service", hashing, chroma_url=store.url)
     started = time.monotonic()
     try:
         server.start()
         _, before, _ = server.say("fault-chroma", question)
-        stop(store)
+        store.stop()
         _, running, _ = server.say("fault-chroma", question)
         server.kill()
         server.start(need_index=False)
         _, restarted, _ = server.say("fault-chroma", question)
         _, report, _ = server.say("fault-chroma-r", HEATING.format(b=2, u=1))
-        store = chroma()
+        store.start()
         _, after, _ = server.say("fault-chroma", question)
         intents = [((b.get("replies") or [{}])[-1].get("intent"), bool((b.get("replies") or [{}])[-1].get("citations")))
                    for b in (before, running, restarted, after)]
@@ -579,8 +568,7 @@ def fault_chroma_down(hashing: bool, folder: Path) -> Fault:
                      f"reports still taken while down: {'yes' if '电话' in last_text(report) else 'NO'}", ok)
     finally:
         server.stop()
-        if store.poll() is None:
-            stop(store)
+        store.stop()
 
 
 def fault_kill_ingest(hashing: bool, folder: Path) -> Fault:

@@ -38,3 +38,22 @@ def make_site(tmp_path_factory):
     yield factory
     for site in sites:
         site.close()
+
+
+@pytest.fixture
+def postgres_schema():
+    """(admin engine, a fresh schema) on the local PostgreSQL, dropped after the test; fails when it is down."""
+    import os
+
+    from sqlalchemy import text
+
+    from tests.integration.db import _require_postgres
+
+    admin = _require_postgres()
+    schema = f"rel_{os.urandom(5).hex()}"
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    yield admin, schema
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()

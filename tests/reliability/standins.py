@@ -8,9 +8,11 @@ how often the bot tried and how many copies a person really received.
 from __future__ import annotations
 
 import math
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from tests.e2e.botapi_standin import ApiError, BotApiStandIn, Call
 
@@ -163,3 +165,41 @@ class TcpProxy:
                     sock.close()
                 except OSError:
                     pass
+
+
+class ChromaServer:
+    """`chroma run` on a fixed port and folder, so that it can be stopped and started again."""
+
+    def __init__(self, folder: Path):
+        import shutil
+        import socket
+        import sys
+
+        self.executable = shutil.which("chroma", path=str(Path(sys.executable).parent))
+        assert self.executable, "the chroma command is missing from the virtualenv"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.folder, self.port = folder, probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "ChromaServer":
+        import httpx
+
+        self.proc = subprocess.Popen([self.executable, "run", "--path", str(self.folder), "--host", "127.0.0.1",
+                                      "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.proc.poll() is None, "chroma run exited"
+            try:
+                if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "chroma run did not answer within 60 s"
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)

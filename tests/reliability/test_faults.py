@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.reliability.standins import FlakyBotApi, Hang, TcpProxy
+from tests.reliability.standins import ChromaServer, FlakyBotApi, Hang, TcpProxy
 from tests.reliability.support import ROOT, Site, copy_knowledge, count, write_site_config
 
 HEATING = "景村里3号楼2单元暖气不热，屋里才十五度"
@@ -197,17 +197,13 @@ def test_a_database_locked_past_the_busy_timeout_keeps_the_messages_and_answers_
 
 
 @pytest.mark.postgres
-def test_postgresql_connections_cut_mid_intake_are_replaced_and_the_dialogue_goes_on(tmp_path_factory):
+def test_postgresql_connections_cut_mid_intake_are_replaced_and_the_dialogue_goes_on(tmp_path_factory,
+                                                                                     postgres_schema):
     from sqlalchemy import text
 
-    from tests.integration.db import _require_postgres
-
     count("faults: PostgreSQL backends terminated scenarios")
-    admin = _require_postgres()
-    schema = f"rel_{os.urandom(5).hex()}"
+    admin, schema = postgres_schema
     app_name = f"reliability_{schema}"
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}&application_name={app_name}"
     site = Site(tmp_path_factory.mktemp("pg"), database_url=url)
     try:
@@ -230,23 +226,14 @@ def test_postgresql_connections_cut_mid_intake_are_replaced_and_the_dialogue_goe
         assert ticket and site.service.store.get(ticket).phone == "13812345678"
     finally:
         site.close()
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @pytest.mark.postgres
-def test_postgresql_unreachable_keeps_the_messages_and_the_service_recovers_by_itself(tmp_path_factory):
+def test_postgresql_unreachable_keeps_the_messages_and_the_service_recovers_by_itself(tmp_path_factory,
+                                                                                     postgres_schema):
     """PostgreSQL behind a proxy whose plug is pulled: connections dropped and new ones refused, then back."""
-    from sqlalchemy import text
-
-    from tests.integration.db import _require_postgres
-
     count("faults: database unreachable scenarios")
-    admin = _require_postgres()
-    schema = f"rel_{os.urandom(5).hex()}"
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    _, schema = postgres_schema
     proxy = TcpProxy(5432).start()
     url = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test?options=-csearch_path%3D{schema}" \
           f"&connect_timeout=2"
@@ -280,44 +267,9 @@ def test_postgresql_unreachable_keeps_the_messages_and_the_service_recovers_by_i
     finally:
         site.close()
         proxy.cut()
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 # -- the Chroma server away -----------------------------------------------------------------------------------
-
-class ChromaServer:
-    """`chroma run` on a fixed port and folder, so that it can be stopped and started again."""
-
-    def __init__(self, folder: Path):
-        import shutil
-
-        self.executable = shutil.which("chroma", path=str(Path(sys.executable).parent))
-        assert self.executable, "the chroma command is missing from the virtualenv"
-        self.folder, self.port = folder, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "ChromaServer":
-        self.proc = subprocess.Popen([self.executable, "run", "--path", str(self.folder), "--host", "127.0.0.1",
-                                      "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.proc.poll() is None, "chroma run exited"
-            try:
-                if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "chroma run did not answer within 60 s"
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(20)
-
 
 @pytest.mark.slow
 def test_a_service_started_while_the_chroma_server_is_down_says_so_takes_reports_and_recovers(tmp_path):
