@@ -19,7 +19,6 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import httpx
 from hypothesis import HealthCheck, settings
@@ -40,19 +39,6 @@ COUNTS: collections.Counter[str] = collections.Counter()
 PROPERTY = settings(deadline=None, database=None, max_examples=100,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much, HealthCheck.large_base_example])
-
-# Product bugs a property test may trip over while they wait for a fix: key -> (what goes wrong, a test on the
-# formatted traceback). An input that trips one is counted apart instead of failing the property; each entry
-# goes with a strict xfail test reproducing it, so that the fix fails that test and asks for the entry to go.
-# Empty: what these tests found (stale rating buttons, impossible webhook dates, lone surrogates, infinite
-# coordinates) is fixed, and each keeps a regression test at the end of test_hostile_input.py.
-KNOWN_BUGS: dict[str, tuple[str, Callable[[str], bool]]] = {}
-
-
-def known_bug(trace: str) -> str | None:
-    """The KNOWN_BUGS key a formatted traceback belongs to, or None."""
-    return next((key for key, (_, matches) in KNOWN_BUGS.items() if matches(trace)), None)
-
 
 def count(what: str, n: int = 1) -> None:
     """Record that n more inputs (or cells, or scenarios) of one kind were tried."""

@@ -51,9 +51,8 @@ ALLOWED = {
         "reingest": {"admin"},
     },
 }
-# Cells where the product does what the matrix says it must not: none (the chat once let supervisors and
-# admins accept and resolve for the assignee; the module's last test keeps it fixed).
-KNOWN_VIOLATIONS: set[tuple[str, str, str]] = set()
+# The chat once let supervisors and admins accept and resolve for the assignee; the module's last test keeps
+# that fixed.
 
 
 class World:
@@ -218,15 +217,12 @@ def test_every_role_can_do_exactly_what_the_matrix_allows(world, channel, run):
             observed[role, action] = run(world, role, action, world.cells)
     count(f"access matrix: {channel} cells checked", len(observed))
 
-    violations = {(channel, role, action) for (role, action), did in observed.items()
-                  if did != (role in ALLOWED[channel][action])}
-    unexpected = sorted(violations - KNOWN_VIOLATIONS)
-    fixed = sorted(v for v in KNOWN_VIOLATIONS if v[0] == channel and v not in violations)
-    count(f"access matrix: {channel} cells violating (known product bugs)", len(violations & KNOWN_VIOLATIONS))
-    print(f"\n{channel}: {len(observed)} cells checked, {len(unexpected)} unexpected violations, "
-          f"{len(violations & KNOWN_VIOLATIONS)} known product bugs")
-    assert unexpected == [], "\n".join(f"{c} {r} {a}: {'did' if observed[r, a] else 'could not'}" for c, r, a in unexpected)
-    assert fixed == [], f"fixed in the product, remove from KNOWN_VIOLATIONS: {fixed}"
+    violations = sorted((role, action) for (role, action), did in observed.items()
+                        if did != (role in ALLOWED[channel][action]))
+    count(f"access matrix: {channel} cells violating", len(violations))
+    print(f"\n{channel}: {len(observed)} cells checked, {len(violations)} violations")
+    assert violations == [], "\n".join(f"{channel} {r} {a}: {'did' if observed[r, a] else 'could not'}"
+                                        for r, a in violations)
 
 
 def test_notifications_carry_a_residents_phone_only_to_the_assigned_worker_and_the_supervisor(world):

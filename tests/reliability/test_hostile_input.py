@@ -4,9 +4,8 @@ Property-based (hypothesis, a fixed number of examples per surface): random
 Unicode without surrogates, control characters, 100 kB messages, empty and
 whitespace-only text, emoji floods, SQL and HTML/JS injection strings, forged
 buttons; the HTTP surfaces also get malformed bodies, XXE and oversized ones.
-Every test counts what it tried (printed at the end of the run). An input that
-trips a reported, not yet fixed product bug (support.KNOWN_BUGS) is counted
-apart; the bugs these properties found are pinned by the tests at the end.
+Every test counts what it tried (printed at the end of the run). The bugs
+these properties found are fixed and pinned by the tests at the end.
 
 The console's side (stored HTML/JS, upload names, zip bombs, huge PDFs) is in
 test_hostile_console.py.
@@ -28,7 +27,7 @@ from tests.e2e.botapi_standin import BotApiStandIn
 from tests.integration.test_wechat import (AES_KEY, APP_ID, LAUGHS, SECRET, TOKEN as WECHAT_TOKEN, XXE, WeChatSide,
                                            message as wechat_message)
 from tests.integration.wechat_standin import WeChatApiStandIn
-from tests.reliability.support import PROPERTY, Site, count, known_bug
+from tests.reliability.support import PROPERTY, Site, count
 
 # Some generated bodies are megabytes long; hypothesis warns that printing them would be expensive.
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
@@ -193,15 +192,7 @@ def test_the_core_answers_anything_a_resident_can_send(hostile, channel, user, t
     incoming = Incoming(channel, user, text, button=fill(button, hostile.ticket), photos=tuple(photos),
                         location=location, kind=kind, document=document)
     count("core: Conversation.handle inputs")
-    try:
-        replies = hostile.site.service.conversation.handle(incoming)
-    except Exception as exc:
-        bug = known_bug(trace_of(exc))
-        if bug is None:
-            raise
-        count(f"core: inputs hitting known bug {bug}")
-        return
-    check_replies(replies, incoming)
+    check_replies(hostile.site.service.conversation.handle(incoming), incoming)
 
 
 # -- the JSON API ----------------------------------------------------------------------------------------
@@ -231,10 +222,7 @@ def api_post(hostile: Hostile, content: bytes, content_type: str = "application/
 def check_api(hostile: Hostile, response, sent: str) -> None:
     if response.status_code >= 500:
         logged = "\n".join(hostile.errors.take())
-        bug = known_bug(logged)
-        assert bug is not None, f"{response.status_code} for {sent:.300}:\n{logged[-3000:]}"
-        count(f"api: requests hitting known bug {bug}")
-        return
+        raise AssertionError(f"{response.status_code} for {sent:.300}:\n{logged[-3000:]}")
     assert response.status_code in (200, 400, 413, 429), (response.status_code, sent[:300], response.text[:300])
     body = response.json()
     assert ("replies" in body) if response.status_code == 200 else isinstance(body.get("error"), str)
@@ -324,15 +312,7 @@ def test_any_telegram_update_translates_to_an_incoming_the_core_answers(hostile,
     if incoming.location is not None and not all(isinstance(v, float) for v in
                                                  (incoming.location.latitude, incoming.location.longitude)):
         return  # Telegram sends numbers; a string latitude is the library's input, not the core's
-    try:
-        replies = hostile.site.service.conversation.handle(incoming)
-    except Exception as exc:
-        bug = known_bug(trace_of(exc))
-        if bug is None:
-            raise
-        count(f"telegram: updates hitting known bug {bug}")
-        return
-    check_replies(replies, incoming)
+    check_replies(hostile.site.service.conversation.handle(incoming), incoming)
 
 
 tg_text_updates = st.builds(
@@ -362,23 +342,18 @@ def test_the_telegram_webhook_accepts_only_the_secret_and_never_answers_5xx(host
 def check_webhook_status(hostile: Hostile, response, body: bytes) -> None:
     if response.status_code >= 500:
         logged = "\n".join(hostile.errors.take())
-        bug = known_bug(logged)
-        assert bug is not None, f"{response.status_code} for {body[:300]!r}:\n{logged[-3000:]}"
-        count(f"telegram: webhook calls hitting known bug {bug}")
-        return
+        raise AssertionError(f"{response.status_code} for {body[:300]!r}:\n{logged[-3000:]}")
     assert response.status_code in (200, 400), (response.status_code, body[:300])
     if response.status_code == 200:
         count("telegram: webhook updates taken (200)")
 
 
 def test_updates_taken_by_the_webhook_are_answered_without_a_failed_update(hostile):
-    """What the property test queued is handled: every failure the Telegram channel logged is a known bug."""
+    """What the property test queued is handled: the Telegram channel logged no failed update."""
     hostile.drain_telegram()
     failures = [line for line in hostile.errors.take() if "telegram update" in line]
-    unknown = [line for line in failures if known_bug(line) is None]
-    count("telegram: queued updates that failed on a known bug", len(failures) - len(unknown))
     count("telegram: replies sent to webhook updates", len(hostile.botapi.calls_of("sendMessage")))
-    assert unknown == [], unknown[0][-3000:]
+    assert failures == [], failures[0][-3000:]
     assert hostile.botapi.calls_of("sendMessage"), "no webhook update reached the core"
     assert not hostile.botapi.unknown
 
