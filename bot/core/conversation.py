@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from dataclasses import replace
 from typing import Protocol, Sequence
 
 from bot.core import texts
@@ -20,6 +21,9 @@ from bot.core.privacy import mask
 from bot.errors import BotError, IndexUnavailable
 
 log = logging.getLogger(__name__)
+
+HANDOFF = Button("转给工作人员", "handoff")
+JUST_ASKING = Button("只是咨询，不用派单", "ask_instead")
 
 MAX_TEXT = 2000  # longer messages are handled by their beginning; the rest is kept in the ticket text
 _FOLLOW_UP_START = re.compile(r"^(那|那么|那个|它|这个|这|还有|另外|还要|还需要|需要|要|在哪|去哪|哪里|什么时候|多少|怎么|可以|能)")
@@ -119,7 +123,7 @@ class Conversation:
             case "followup":
                 return prefix + self._my_tickets(incoming, FOLLOWUP)
             case "request" | "dispute":
-                return prefix + self._start_intake(incoming, state, result.intent)
+                return prefix + self._start_intake(incoming, state, result.intent, guessed=True)
             case "unsure":
                 state.pending_text = text
                 return prefix + [Reply(texts.UNSURE, buttons=[Button("查政策", "choose:question"),
@@ -145,10 +149,10 @@ class Conversation:
         except IndexUnavailable:
             log.warning("knowledge index unavailable")
             return [Reply(texts.UNAVAILABLE, intent=QUESTION)]
+        state.data["handoff_text"] = text  # what the handoff button files, in the resident's own words
         if not hits:
             state.topic = ""
-            state.data["last_unanswered"] = text
-            return [Reply(texts.NOT_COVERED, buttons=[Button("转给工作人员", "handoff")], intent=QUESTION)]
+            return [Reply(texts.NOT_COVERED, buttons=[HANDOFF], intent=QUESTION)]
         answer = compose(question, hits)
         body = answer.text
         citations = answer.citations
@@ -160,7 +164,9 @@ class Conversation:
         state.topic = hits[0].title
         state.data["last_question"] = question
         sources = "\n".join(f"来源：{c.label()}" for c in citations)
-        return [Reply(f"{body}\n\n{sources}", citations=citations, intent=QUESTION)]
+        # The question-or-request guess is wrong for about one message in ten: a report read as a question
+        # must be one tap from becoming a ticket, not a retyped /report.
+        return [Reply(f"{body}\n\n{sources}", buttons=[HANDOFF], citations=citations, intent=QUESTION)]
 
     @staticmethod
     def _safely(fn, *args):
@@ -172,9 +178,16 @@ class Conversation:
             return None
 
     # -- requests ----------------------------------------------------------
-    def _start_intake(self, incoming: Incoming, state: DialogueState, kind: str, notice: str = "") -> list[Reply]:
+    def _start_intake(self, incoming: Incoming, state: DialogueState, kind: str, notice: str = "",
+                      guessed: bool = False) -> list[Reply]:
+        """Begin a report; `guessed` when the classifier, not the resident, chose it: then the first
+        question carries a way back to a plain answer, since a question read as a report is the other
+        half of the classifier's mistakes."""
         state.pending_text = ""
         state.intake, replies = self.intake.start(incoming, kind=kind if kind in (REQUEST, DISPUTE, EMERGENCY) else REQUEST)
+        if guessed and state.intake is not None and replies:
+            last = replies[-1]
+            replies = replies[:-1] + [replace(last, buttons=[*last.buttons, JUST_ASKING])]
         if notice:
             replies = [Reply(notice, intent=kind)] + [r for r in replies if r.text != ASK_WHAT]
         elif kind == DISPUTE:
@@ -212,8 +225,18 @@ class Conversation:
                 return self._start_intake(_replace_text(incoming, text, button=None), state, REQUEST)
             return self._answer(text, state)
         if payload == "handoff":
-            question = state.data.pop("last_unanswered", "") or state.data.get("last_question") or ""
+            if state.intake is not None:  # an old answer's button must not throw away the report being typed
+                return [Reply("您正在登记一个问题，请先把它提交或取消（/cancel），再转其他问题。", intent=REQUEST)]
+            # last_unanswered: the key states saved before handoff_text existed
+            question = (state.data.pop("handoff_text", "") or state.data.pop("last_unanswered", "")
+                        or state.data.get("last_question") or "")
             return self._start_intake(_replace_text(incoming, question, button=None), state, REQUEST)
+        if payload == JUST_ASKING.payload:
+            if state.intake is None or not state.intake.get("description"):
+                return [Reply("这次的登记已经结束了。想查政策，直接提问就行。", intent=QUESTION)]
+            text = state.intake["description"]
+            state.intake = None  # nothing was filed: the report is dropped, the message answered instead
+            return self._answer(text, state)
         if payload.startswith("rate:"):
             return self._rate(incoming, state, payload)
         return [Reply("这个按钮已经过期了，请重新操作。", intent="button")]
@@ -267,8 +290,6 @@ class Conversation:
 
 def _sanitised(incoming: Incoming) -> Incoming:
     """Text that cannot be stored (lone surrogates) and coordinates that are not numbers never reach the core."""
-    from dataclasses import replace
-
     text = incoming.text.encode("utf-8", "replace").decode("utf-8") if incoming.text else incoming.text
     location = incoming.location
     if location is not None and not (math.isfinite(location.latitude) and math.isfinite(location.longitude)
@@ -289,8 +310,6 @@ def _citations(hits) -> list[Citation]:
 
 
 def _replace_text(incoming: Incoming, text: str, button: str | None | bool = False) -> Incoming:
-    from dataclasses import replace
-
     if button is False:
         return replace(incoming, text=text)
     return replace(incoming, text=text, button=button)

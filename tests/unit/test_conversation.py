@@ -67,6 +67,62 @@ def test_pressing_handoff_starts_a_report_with_the_question_as_its_description(c
     assert state_of(fakes)["intake"]["description"] == "公租房摇号什么时候出结果？"
 
 
+def test_an_answer_offers_the_handoff_so_a_report_read_as_a_question_is_one_tap_from_a_ticket(chat):
+    say, press, fakes = chat
+    [answer] = say("卧室温度只有十五度，这正常吗？")
+
+    replies = press("handoff")
+
+    assert answer.intent == "question" and answer.citations
+    assert [(b.label, b.payload) for b in answer.buttons] == [("转给工作人员", "handoff")]
+    assert replies[0].text == ASK_PLACE
+    assert state_of(fakes)["intake"]["description"] == "卧室温度只有十五度，这正常吗？"
+
+
+def test_a_message_read_as_a_report_offers_a_way_back_to_a_plain_answer_and_files_nothing(chat):
+    say, press, fakes = chat
+    [asked] = say("老人家食堂助餐卡到期了请尽快处理")
+
+    [answer] = press("ask_instead")
+
+    assert asked.text == ASK_PLACE and ("只是咨询，不用派单", "ask_instead") in [(b.label, b.payload) for b in asked.buttons]
+    assert answer.intent == "question" and answer.citations
+    assert fakes["retriever"].queries[-1] == "老人家食堂助餐卡到期了请尽快处理"
+    assert state_of(fakes)["intake"] is None and fakes["desk"].drafts == []
+
+
+@pytest.mark.parametrize("start", [("/report 楼道里堆满了杂物",), ("3号楼2单元暖气", "choose:request")])
+def test_a_report_the_resident_chose_has_no_way_back_button(chat, start):
+    say, press, _ = chat
+    replies = say(start[0])
+    if len(start) > 1:
+        replies = press(start[1])
+
+    assert all(b.payload != "ask_instead" for r in replies for b in r.buttons)
+
+
+def test_an_old_answers_handoff_button_keeps_the_report_being_typed(chat):
+    say, press, fakes = chat
+    say("供暖期间室温标准是多少度？")
+    say("/report 楼道里堆满了杂物")
+
+    [reply] = press("handoff")
+
+    assert "/cancel" in reply.text
+    assert state_of(fakes)["intake"]["description"] == "楼道里堆满了杂物"
+
+
+def test_the_way_back_button_after_the_report_was_filed_says_it_is_over(chat):
+    say, press, fakes = chat
+    say("/report 景村里3号楼楼道里堆满了杂物 13812345678")
+    press("intake:time:随时")
+    press("intake:confirm")
+
+    [reply] = press("ask_instead")
+
+    assert "已经结束" in reply.text and len(fakes["desk"].drafts) == 1
+
+
 def test_an_unclear_message_asks_with_two_buttons_and_choosing_policy_answers_it(chat):
     say, press, fakes = chat
 
