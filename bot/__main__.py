@@ -34,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     stats = admin_sub.add_parser("stats", parents=[common], help="print the three rates and counts")
     stats.add_argument("--since", help="only tickets filed on or after this date (YYYY-MM-DD)")
     stats.add_argument("--community", help="only this community")
+    examples = admin_sub.add_parser("intent-examples", parents=[common],
+                                    help="residents' own question/request choices as JSONL, to review and add "
+                                         "to [intents] extra_examples")
+    examples.add_argument("--since", help="only choices made on or after this date (YYYY-MM-DD)")
+    examples.add_argument("--out", help="write to this file instead of standard output")
     password = admin_sub.add_parser("password", parents=[common],
                                     help="set a staff member's console password (asked, or read from stdin)")
     password.add_argument("--staff", required=True, help="staff id or exact name")

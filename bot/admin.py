@@ -1,4 +1,4 @@
-"""Admin commands: invite staff, print statistics."""
+"""Admin commands: invite staff, print statistics, export residents' own question/request choices."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from bot.errors import ConfigError
 def run_admin(settings, args) -> int:
     from bot.app import build_service
 
-    if args.admin_command == "stats" and args.since:
+    if args.admin_command in ("stats", "intent-examples") and args.since:
         try:
             datetime.fromisoformat(args.since)  # refuse a bad date before building the service
         except ValueError as exc:
@@ -31,4 +31,30 @@ def run_admin(settings, args) -> int:
         since_dt = datetime.fromisoformat(args.since).replace(tzinfo=SHANGHAI) if args.since else None
         print(format_stats(compute_stats(service.sessions, since_dt, utcnow(), args.community)))
         return 0
+    if args.admin_command == "intent-examples":
+        return export_intent_examples(service, args.since, args.out)
     return 2
+
+
+def export_intent_examples(service, since: str | None, out: str | None) -> int:
+    """Write the residents' choices as JSONL ({text, label, how, channel, created}); the count goes to stderr."""
+    import json
+    import sys
+    from contextlib import nullcontext
+
+    from bot.tickets.sla import SHANGHAI
+
+    since_dt = datetime.fromisoformat(since).replace(tzinfo=SHANGHAI) if since else None
+    counts = {"question": 0, "request": 0}
+    try:
+        target = open(out, "w", encoding="utf-8") if out else nullcontext(sys.stdout)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror}") from exc
+    with target as fh:
+        for row in service.intent_feedback.examples(since_dt):
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            counts[row["label"]] += 1
+    where = f" 到 {out}" if out else ""
+    print(f"导出 {counts['question'] + counts['request']} 条{where}（查政策 {counts['question']}，反映问题 "
+          f"{counts['request']}）。请逐条核对，删掉不对的，再把文件加到 [intents] extra_examples。", file=sys.stderr)
+    return 0

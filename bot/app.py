@@ -95,6 +95,7 @@ class Service:
     console_auth: object = None
     kb_admin: object = None
     kb_chat: object = None
+    intent_feedback: object = None
 
 
 def build_service(settings: Settings, embedder: Embedder | None = None, clock=None,
@@ -111,6 +112,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     from bot.storage.db import is_outage, make_engine
     from bot.storage.journal import FileJournal
     from bot.storage.dialogue import SqlDialogueStore
+    from bot.storage.intent_feedback import SqlIntentFeedback
     from bot.storage.migrate import upgrade
     from bot.storage.outbox import SqlOutbox
     from bot.tickets.categories import CategoryClassifier, load_categories
@@ -154,14 +156,17 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     kb_chat = KnowledgeChatAdmin(kb_admin, directory)
     staff_commands = StaffCommandChain(StaffChat(directory),
                                        ConsoleLinkCommand(console_auth, directory, console_base_url(settings)), kb_chat)
+    intent_feedback = SqlIntentFeedback(sessions, timedelta(days=ts.retention_days), clock=store.clock)
     core = Conversation(IntentClassifier(intent_model, band), knowledge.retriever, dialogues, intake, desk,
-                        dict(settings.emergency.numbers), staff=staff_commands, writer=writer)
+                        dict(settings.emergency.numbers), staff=staff_commands, writer=writer,
+                        feedback=intent_feedback)
     conversation = DurableConversation(core, FileJournal(settings.resolve(settings.database.journal_dir)), outbox,
                                        is_outage)
     watch = DeadlineWatch(store, timedelta(minutes=ts.remind_before_minutes), timedelta(days=ts.auto_close_days),
                           timedelta(days=ts.retention_days))
     return Service(settings, knowledge, engine, sessions, dialogues, outbox, store, desk, directory, conversation,
-                   watch, categorizer, console_auth=console_auth, kb_admin=kb_admin, kb_chat=kb_chat)
+                   watch, categorizer, console_auth=console_auth, kb_admin=kb_admin, kb_chat=kb_chat,
+                   intent_feedback=intent_feedback)
 
 
 def build_intent_model(settings: Settings, embedder: Embedder):

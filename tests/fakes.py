@@ -95,6 +95,14 @@ class MemoryTicketDesk:
         return info
 
 
+class MemoryIntentFeedback:
+    def __init__(self):
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def record(self, channel: str, text: str, label: str, how: str) -> None:
+        self.rows.append((channel, text, label, how))
+
+
 class MemoryNotifier:
     def __init__(self):
         self.sent: list[tuple[str, str, object]] = []
@@ -116,9 +124,11 @@ def make_conversation(hits: list[Hit] | None = None, **overrides):
     from bot.core.conversation import Conversation
 
     fakes = dict(retriever=FakeRetriever(SAMPLE_HITS if hits is None else hits), dialogues=MemoryDialogueStore(),
-                 desk=MemoryTicketDesk(), places=FakePlaces(), categorizer=FakeCategorizer())
+                 desk=MemoryTicketDesk(), places=FakePlaces(), categorizer=FakeCategorizer(),
+                 feedback=MemoryIntentFeedback())
     fakes.update(overrides)
     intake = Intake(fakes["desk"], fakes["places"], fakes["categorizer"])
     conversation = Conversation(IntentClassifier(KeywordModel()), fakes["retriever"], fakes["dialogues"], intake,
-                                fakes["desk"], {"火警": "119", "急救": "120", "报警": "110", "燃气抢修": "96655（示例）"})
+                                fakes["desk"], {"火警": "119", "急救": "120", "报警": "110", "燃气抢修": "96655（示例）"},
+                                feedback=fakes["feedback"])
     return conversation, fakes

@@ -16,7 +16,7 @@ from bot.core.intents import (COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, Q
                               UNSURE, IntentClassifier)
 from bot.core.locks import KeyedLocks
 from bot.core.messages import Button, Citation, Incoming, Reply
-from bot.core.ports import AnswerWriter, DialogueStore, Retriever, TicketDesk
+from bot.core.ports import AnswerWriter, DialogueStore, IntentFeedback, Retriever, TicketDesk
 from bot.core.privacy import mask
 from bot.errors import BotError, IndexUnavailable
 
@@ -40,7 +40,8 @@ class StaffCommands(Protocol):
 class Conversation:
     def __init__(self, classifier: IntentClassifier, retriever: Retriever, dialogues: DialogueStore,
                  intake: Intake, desk: TicketDesk, emergency_numbers: dict[str, str],
-                 staff: StaffCommands | None = None, writer: AnswerWriter | None = None):
+                 staff: StaffCommands | None = None, writer: AnswerWriter | None = None,
+                 feedback: IntentFeedback | None = None):
         self.classifier = classifier
         self.retriever = retriever
         self.dialogues = dialogues
@@ -49,6 +50,7 @@ class Conversation:
         self.emergency_numbers = emergency_numbers
         self.staff = staff
         self.writer = writer
+        self.feedback = feedback
         self._locks = KeyedLocks()
 
     def handle(self, incoming: Incoming) -> list[Reply]:
@@ -150,6 +152,7 @@ class Conversation:
             log.warning("knowledge index unavailable")
             return [Reply(texts.UNAVAILABLE, intent=QUESTION)]
         state.data["handoff_text"] = text  # what the handoff button files, in the resident's own words
+        state.data["handoff_answered"] = bool(hits)
         if not hits:
             state.topic = ""
             return [Reply(texts.NOT_COVERED, buttons=[HANDOFF], intent=QUESTION)]
@@ -167,6 +170,14 @@ class Conversation:
         # The question-or-request guess is wrong for about one message in ten: a report read as a question
         # must be one tap from becoming a ticket, not a retyped /report.
         return [Reply(f"{body}\n\n{sources}", buttons=[HANDOFF], citations=citations, intent=QUESTION)]
+
+    def _learn(self, incoming: Incoming, text: str, label: str, how: str) -> None:
+        """Keep the resident's own answer to "question or request?" for a reviewer (storage/intent_feedback.py)."""
+        if self.feedback is not None and text:
+            try:
+                self.feedback.record(incoming.channel, text, label, how)
+            except Exception:  # a lost example must never cost the resident the reply
+                log.exception("could not keep the resident's choice as an intent example")
 
     @staticmethod
     def _safely(fn, *args):
@@ -186,6 +197,7 @@ class Conversation:
         state.pending_text = ""
         state.intake, replies = self.intake.start(incoming, kind=kind if kind in (REQUEST, DISPUTE, EMERGENCY) else REQUEST)
         if guessed and state.intake is not None and replies:
+            state.intake["guessed"] = True
             last = replies[-1]
             replies = replies[:-1] + [replace(last, buttons=[*last.buttons, JUST_ASKING])]
         if notice:
@@ -221,6 +233,7 @@ class Conversation:
             state.pending_text = ""
             if not text:
                 return [Reply("请再说一遍您的问题。", intent=UNSURE)]
+            self._learn(incoming, text, REQUEST if payload == "choose:request" else QUESTION, "chose")
             if payload == "choose:request":
                 return self._start_intake(_replace_text(incoming, text, button=None), state, REQUEST)
             return self._answer(text, state)
@@ -230,11 +243,15 @@ class Conversation:
             # last_unanswered: the key states saved before handoff_text existed
             question = (state.data.pop("handoff_text", "") or state.data.pop("last_unanswered", "")
                         or state.data.get("last_question") or "")
+            if state.data.pop("handoff_answered", False):
+                self._learn(incoming, question, REQUEST, "corrected")  # answered, yet they want someone to act
             return self._start_intake(_replace_text(incoming, question, button=None), state, REQUEST)
         if payload == JUST_ASKING.payload:
             if state.intake is None or not state.intake.get("description"):
                 return [Reply("这次的登记已经结束了。想查政策，直接提问就行。", intent=QUESTION)]
             text = state.intake["description"]
+            if state.intake.get("guessed"):
+                self._learn(incoming, text, QUESTION, "corrected")
             state.intake = None  # nothing was filed: the report is dropped, the message answered instead
             return self._answer(text, state)
         if payload.startswith("rate:"):

@@ -108,6 +108,14 @@ class DialogueStore(Protocol):
     def save(self, state) -> None: ...
 
 
+class IntentFeedback(Protocol):
+    """Where a resident's own choice says what a message was for: labels a reviewer can add to the training examples."""
+
+    def record(self, channel: str, text: str, label: str, how: str) -> None:
+        """label: question | request; how: chose (answered the unsure buttons) or corrected (undid the bot's guess)."""
+        ...
+
+
 class Notifier(Protocol):
     """Deliver a message to someone who is not the sender of the current message (workers, residents)."""
 

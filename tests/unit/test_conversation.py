@@ -123,6 +123,63 @@ def test_the_way_back_button_after_the_report_was_filed_says_it_is_over(chat):
     assert "已经结束" in reply.text and len(fakes["desk"].drafts) == 1
 
 
+# -- the resident's own choices are kept as labelled examples (storage/intent_feedback.py) --
+
+@pytest.mark.parametrize("payload, label", [("choose:question", "question"), ("choose:request", "request")])
+def test_choosing_at_the_unsure_buttons_keeps_the_message_with_the_chosen_meaning(chat, payload, label):
+    say, press, fakes = chat
+    say("老人助餐卡")
+
+    press(payload)
+
+    assert fakes["feedback"].rows == [("telegram", "老人助餐卡", label, "chose")]
+
+
+def test_undoing_a_guessed_report_keeps_the_message_as_a_question(chat):
+    say, press, fakes = chat
+    say("老人家食堂助餐卡到期了请尽快处理")
+
+    press("ask_instead")
+
+    assert fakes["feedback"].rows == [("telegram", "老人家食堂助餐卡到期了请尽快处理", "question", "corrected")]
+
+
+def test_handing_off_an_answered_question_keeps_it_as_a_request_but_not_an_uncovered_one(chat):
+    say, press, fakes = chat
+    say("卧室温度只有十五度，这正常吗？")
+    press("handoff")
+    say("/cancel")
+    say("公租房摇号什么时候出结果？")
+    press("handoff")
+
+    assert fakes["feedback"].rows == [("telegram", "卧室温度只有十五度，这正常吗？", "request", "corrected")]
+
+
+def test_a_report_the_resident_started_is_not_kept_as_an_example(chat):
+    say, press, fakes = chat
+    say("/report 楼道里堆满了杂物")
+    press("intake:cancel")
+    say("老人家食堂助餐卡到期了请尽快处理")
+    press("intake:cancel")
+
+    assert fakes["feedback"].rows == []
+
+
+def test_a_failing_example_store_does_not_cost_the_resident_the_answer():
+    from tests.fakes import make_conversation
+
+    class Broken:
+        def record(self, *args):
+            raise RuntimeError("disk full")
+
+    conversation, _ = make_conversation(feedback=Broken())
+    conversation.handle(Incoming("web", "r1", text="老人助餐卡"))
+
+    [answer] = conversation.handle(Incoming("web", "r1", button="choose:question", kind="button"))
+
+    assert answer.intent == "question" and answer.citations
+
+
 def test_an_unclear_message_asks_with_two_buttons_and_choosing_policy_answers_it(chat):
     say, press, fakes = chat
 
