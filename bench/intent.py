@@ -1,6 +1,6 @@
 """Intent accuracy (question vs request) on residents' real messages.
 
-    python bench/intent.py [--data FILE] [--json]
+    python bench/intent.py [--data FILE] [--json] [--curve]
 
 Two configurations, measured in the same run:
 - shipped: the model trained on the project's own examples only (what a fresh
@@ -66,6 +66,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=shared / "intents_dev.jsonl")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--curve", action="store_true",
+                        help="also: accuracy against how many of the district's own labelled messages are added")
     args = parser.parse_args()
 
     import torch
@@ -97,18 +99,52 @@ def main() -> int:
         for i, p in zip(test, classify_all(model, [texts[i] for i in test])):
             predicted[i] = p
     results["with_history"] = evaluate(rows, predicted)
+    curve = history_curve(rows, texts, labels, own_texts, own_labels, embedder) if args.curve else None
     embedder.save()
 
     for name, r in results.items():
         print(f"{name:14s} question {r['accuracy_question']:.3f}  request {r['accuracy_request']:.3f}  "
               f"unsure {r['unsure_share']:.3f}  by source {r['by_source']}")
         print(f"{'':14s} confusion {r['confusion']}")
+    if curve:
+        print("history size  question  request  unsure   (10 held-out fifths, the same at every size)")
+        for point in curve:
+            print(f"{point['history']:12d}  {point['accuracy_question']:8.3f}  {point['accuracy_request']:7.3f}  "
+                  f"{point['unsure_share']:6.3f}")
     if args.json:
         summary = {k: results["shipped"][k] for k in ("accuracy_question", "accuracy_request", "unsure_share", "n")}
+
         summary["with_history"] = {k: results["with_history"][k] for k in summary if k != "n"}
         summary["keywords"] = {k: results["keywords"][k] for k in summary if k not in ("n", "with_history")}
+        if curve:
+            summary["history_curve"] = curve
         print(json.dumps(summary, ensure_ascii=False))
     return 0
+
+
+def history_curve(rows, texts, labels, own_texts, own_labels, embedder, sizes=(0, 100, 200, 300, 400),
+                  draws: int = 10) -> list[dict]:
+    """What a district's reviewed history is worth: train on own examples plus N of the file, test on a fifth.
+
+    Each draw holds out a random fifth of the file and adds the first N of the rest; every size
+    uses the same draws, so the points differ only in N (the exports of `python -m bot admin intent-examples` are such history).
+    """
+    from bot.nlu.learned import LearnedModel
+
+    rng = np.random.RandomState(0)
+    n_test = len(rows) // 5
+    orders = [rng.permutation(len(rows)) for _ in range(draws)]  # the same draws at every size
+    points = []
+    for size in sizes:
+        scores = []
+        for order in orders:
+            test, train = order[:n_test], order[n_test:n_test + size]
+            model = LearnedModel(own_texts + [texts[i] for i in train],
+                                 np.concatenate([own_labels, labels[train]]), embedder)
+            scores.append(evaluate([rows[i] for i in test], classify_all(model, [texts[i] for i in test])))
+        points.append({"history": size, **{k: round(float(np.mean([sc[k] for sc in scores])), 3)
+                                           for k in ("accuracy_question", "accuracy_request", "unsure_share")}})
+    return points
 
 
 class CachedEmbedder:
