@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, need_shared, percentile, read_jsonl  # noqa: E402
+from bench.common import ROOT, OtherCpu, need_shared, percentile, read_jsonl  # noqa: E402
 
 
 ERRORS: list[str] = []  # what went wrong, to print (a count alone says nothing)
@@ -171,8 +171,9 @@ async def run(args) -> dict:
                         await asyncio.sleep(0.5)
 
                 sampler = asyncio.create_task(sample_rss())
-                open_result = await open_loop(client, base, pool, args.residents, args.rate, args.seconds)
-                closed_result = await closed_loop(client, base, pool[1000:], args.residents, args.seconds)
+                with OtherCpu(server.pid) as others:
+                    open_result = await open_loop(client, base, pool, args.residents, args.rate, args.seconds)
+                    closed_result = await closed_loop(client, base, pool[1000:], args.residents, args.seconds)
                 sampler.cancel()
         finally:
             server.send_signal(signal.SIGTERM)
@@ -182,7 +183,8 @@ async def run(args) -> dict:
                 server.kill()
         floor = retrieval_floor(tmp, pool)
     return {"open_loop": open_result, "closed_loop": closed_result, "retrieval_floor": floor,
-            "server_peak_rss_mb": round(peak, 1), "residents": args.residents, "rate": args.rate}
+            "server_peak_rss_mb": round(peak, 1), "residents": args.residents, "rate": args.rate,
+            "other_processes_cpu_cores": others.cores}
 
 
 def main() -> int:
@@ -201,6 +203,9 @@ def main() -> int:
     print(f"retrieval floor (same index, in process): p50 {f['p50_ms']} ms, p95 {f['p95_ms']} ms; "
           f"open-loop p95 is {o['p95_ms'] / max(f['p95_ms'], 0.1):.1f}x the floor; server peak RSS "
           f"{result['server_peak_rss_mb']} MB")
+    others = result["other_processes_cpu_cores"]
+    print(f"other processes used {others} cores during the loops"
+          + ("" if others < 0.2 else f" -- WARNING: the machine was not idle; these figures are not the service's"))
     for line in ERRORS[:10]:
         print(f"error: {line}")
     if args.json:

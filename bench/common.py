@@ -33,3 +33,40 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+class OtherCpu:
+    """CPU the rest of the machine used while a measurement ran, in cores (0.0 = nothing else ran).
+
+    A latency figure taken beside another busy process says little about the service (on
+    2 cores a test run beside the chat load triples its p95), so the load benches print this.
+    """
+
+    def __init__(self, *pids: int):
+        import os
+
+        self.pids = [*pids, os.getpid()]
+
+    def _used(self) -> tuple[float, float]:
+        import time
+
+        import psutil
+
+        total = psutil.cpu_times()
+        busy = sum(total) - total.idle - getattr(total, "iowait", 0.0)
+        mine = 0.0
+        for pid in self.pids:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                mine += t.user + t.system + t.children_user + t.children_system
+            except psutil.Error:
+                pass
+        return time.monotonic(), busy - mine
+
+    def __enter__(self) -> "OtherCpu":
+        self._start = self._used()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end = self._used()
+        self.cores = round(max(0.0, (end[1] - self._start[1]) / max(end[0] - self._start[0], 1e-9)), 2)
