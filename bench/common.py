@@ -53,7 +53,8 @@ class OtherCpu:
         import psutil
 
         total = psutil.cpu_times()
-        busy = sum(total) - total.idle - getattr(total, "iowait", 0.0)
+        # guest time is already inside user, and steal is another machine's: neither counts
+        busy = sum(getattr(total, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq"))
         mine = 0.0
         for pid in self.pids:
             try:

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import CACHE, need_shared, read_jsonl  # noqa: E402
 
+CURVE_DRAWS = 10
 AS_REQUEST = {"request", "emergency", "dispute", "followup"}
 AS_QUESTION = {"question", "greeting", "thanks"}
 
@@ -107,13 +108,12 @@ def main() -> int:
               f"unsure {r['unsure_share']:.3f}  by source {r['by_source']}")
         print(f"{'':14s} confusion {r['confusion']}")
     if curve:
-        print("history size  question  request  unsure   (10 held-out fifths, the same at every size)")
+        print(f"history size  question  request  unsure   ({CURVE_DRAWS} held-out fifths, the same at every size)")
         for point in curve:
             print(f"{point['history']:12d}  {point['accuracy_question']:8.3f}  {point['accuracy_request']:7.3f}  "
                   f"{point['unsure_share']:6.3f}")
     if args.json:
         summary = {k: results["shipped"][k] for k in ("accuracy_question", "accuracy_request", "unsure_share", "n")}
-
         summary["with_history"] = {k: results["with_history"][k] for k in summary if k != "n"}
         summary["keywords"] = {k: results["keywords"][k] for k in summary if k not in ("n", "with_history")}
         if curve:
@@ -123,7 +123,7 @@ def main() -> int:
 
 
 def history_curve(rows, texts, labels, own_texts, own_labels, embedder, sizes=(0, 100, 200, 300, 400),
-                  draws: int = 10) -> list[dict]:
+                  draws: int | None = None) -> list[dict]:
     """What a district's reviewed history is worth: train on own examples plus N of the file, test on a fifth.
 
     Each draw holds out a random fifth of the file and adds the first N of the rest; every size
@@ -131,9 +131,11 @@ def history_curve(rows, texts, labels, own_texts, own_labels, embedder, sizes=(0
     """
     from bot.nlu.learned import LearnedModel
 
+    draws = draws or CURVE_DRAWS
     rng = np.random.RandomState(0)
     n_test = len(rows) // 5
     orders = [rng.permutation(len(rows)) for _ in range(draws)]  # the same draws at every size
+    sizes = [size for size in sizes if size <= len(rows) - n_test]  # a small file cannot give more
     points = []
     for size in sizes:
         scores = []

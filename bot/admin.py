@@ -25,11 +25,10 @@ def run_admin(settings, args) -> int:
         print(f"邀请码 {code}（{args.hours:g} 小时内有效，只能用一次）。请让对方给机器人发送：/bind {code}")
         return 0
     if args.admin_command == "stats":
-        from bot.tickets.sla import SHANGHAI, utcnow
+        from bot.tickets.sla import utcnow
         from bot.tickets.stats import compute_stats, format_stats
 
-        since_dt = datetime.fromisoformat(args.since).replace(tzinfo=SHANGHAI) if args.since else None
-        print(format_stats(compute_stats(service.sessions, since_dt, utcnow(), args.community)))
+        print(format_stats(compute_stats(service.sessions, _since(args.since), utcnow(), args.community)))
         return 0
     if args.admin_command == "intent-examples":
         return export_intent_examples(service, args.since, args.out)
@@ -42,19 +41,38 @@ def export_intent_examples(service, since: str | None, out: str | None) -> int:
     import sys
     from contextlib import nullcontext
 
-    from bot.tickets.sla import SHANGHAI
-
-    since_dt = datetime.fromisoformat(since).replace(tzinfo=SHANGHAI) if since else None
+    since_dt = _since(since)
     counts = {"question": 0, "request": 0}
     try:
         target = open(out, "w", encoding="utf-8") if out else nullcontext(sys.stdout)
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror}") from exc
-    with target as fh:
-        for row in service.intent_feedback.examples(since_dt):
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            counts[row["label"]] += 1
+    try:
+        with target as fh:
+            for row in service.intent_feedback.examples(since_dt):
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                counts[row["label"]] += 1
+            fh.flush()
+    except BrokenPipeError:  # `... | head`: the reader has what it wanted; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit flush must not fail again
+        return 0
     where = f" 到 {out}" if out else ""
     print(f"导出 {counts['question'] + counts['request']} 条{where}（查政策 {counts['question']}，反映问题 "
           f"{counts['request']}）。请逐条核对，删掉不对的，再把文件加到 [intents] extra_examples。", file=sys.stderr)
     return 0
+
+
+def _since(value: str | None) -> datetime | None:
+    """A date given by people in the district (Shanghai midnight) as the UTC instant stored times compare with."""
+    from datetime import timezone
+
+    from bot.tickets.sla import SHANGHAI
+
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=SHANGHAI)
+    return parsed.astimezone(timezone.utc)

@@ -164,6 +164,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
                                        is_outage)
     watch = DeadlineWatch(store, timedelta(minutes=ts.remind_before_minutes), timedelta(days=ts.auto_close_days),
                           timedelta(days=ts.retention_days))
+    watch.erasers.append(intent_feedback.erase_before)
     return Service(settings, knowledge, engine, sessions, dialogues, outbox, store, desk, directory, conversation,
                    watch, categorizer, console_auth=console_auth, kb_admin=kb_admin, kb_chat=kb_chat,
                    intent_feedback=intent_feedback)

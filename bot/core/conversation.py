@@ -22,8 +22,10 @@ from bot.errors import BotError, IndexUnavailable
 
 log = logging.getLogger(__name__)
 
-HANDOFF = Button("转给工作人员", "handoff")
-JUST_ASKING = Button("只是咨询，不用派单", "ask_instead")
+HANDOFF_LABEL = "转给工作人员"
+JUST_ASKING_LABEL = "只是咨询，不用派单"
+KEPT_HANDOFFS = 5  # how many recent answers keep a working handoff button
+EXPIRED = "这个按钮已经过期了，请重新操作。"
 
 MAX_TEXT = 2000  # longer messages are handled by their beginning; the rest is kept in the ticket text
 _FOLLOW_UP_START = re.compile(r"^(那|那么|那个|它|这个|这|还有|另外|还要|还需要|需要|要|在哪|去哪|哪里|什么时候|多少|怎么|可以|能)")
@@ -151,11 +153,12 @@ class Conversation:
         except IndexUnavailable:
             log.warning("knowledge index unavailable")
             return [Reply(texts.UNAVAILABLE, intent=QUESTION)]
-        state.data["handoff_text"] = text  # what the handoff button files, in the resident's own words
-        state.data["handoff_answered"] = bool(hits)
+        # what this answer's handoff button files: the resident's words, with the topic a follow-up leans on
+        filed = question if question != text else (f"{state.topic}：{text}" if follow_up else text)
+        handoff = self._handoff_button(state, filed, answered=bool(hits))
         if not hits:
             state.topic = ""
-            return [Reply(texts.NOT_COVERED, buttons=[HANDOFF], intent=QUESTION)]
+            return [Reply(texts.NOT_COVERED, buttons=[handoff], intent=QUESTION)]
         answer = compose(question, hits)
         body = answer.text
         citations = answer.citations
@@ -169,7 +172,22 @@ class Conversation:
         sources = "\n".join(f"来源：{c.label()}" for c in citations)
         # The question-or-request guess is wrong for about one message in ten: a report read as a question
         # must be one tap from becoming a ticket, not a retyped /report.
-        return [Reply(f"{body}\n\n{sources}", buttons=[HANDOFF], citations=citations, intent=QUESTION)]
+        # On WeChat a bare "1" presses the first button shown last: while a rating is awaited, "1" must stay a rating.
+        buttons = [] if state.rating_ticket else [handoff]
+        return [Reply(f"{body}\n\n{sources}", buttons=buttons, citations=citations, intent=QUESTION)]
+
+    @staticmethod
+    def _next_key(state: DialogueState) -> str:
+        state.data["seq"] = int(state.data.get("seq", 0)) + 1
+        return str(state.data["seq"])
+
+    def _handoff_button(self, state: DialogueState, text: str, answered: bool) -> Button:
+        """A handoff button for this answer alone: an older answer's button files that answer's question."""
+        key = self._next_key(state)
+        kept = dict(state.data.get("handoffs") or {})
+        kept[key] = {"text": text, "answered": answered}
+        state.data["handoffs"] = dict(list(kept.items())[-KEPT_HANDOFFS:])
+        return Button(HANDOFF_LABEL, f"handoff:{key}")
 
     def _learn(self, incoming: Incoming, text: str, label: str, how: str) -> None:
         """Keep the resident's own answer to "question or request?" for a reviewer (storage/intent_feedback.py)."""
@@ -197,9 +215,9 @@ class Conversation:
         state.pending_text = ""
         state.intake, replies = self.intake.start(incoming, kind=kind if kind in (REQUEST, DISPUTE, EMERGENCY) else REQUEST)
         if guessed and state.intake is not None and replies:
-            state.intake["guessed"] = True
+            token = state.intake["guessed"] = self._next_key(state)  # this report's button only
             last = replies[-1]
-            replies = replies[:-1] + [replace(last, buttons=[*last.buttons, JUST_ASKING])]
+            replies = replies[:-1] + [replace(last, buttons=[*last.buttons, Button(JUST_ASKING_LABEL, f"ask_instead:{token}")])]
         if notice:
             replies = [Reply(notice, intent=kind)] + [r for r in replies if r.text != ASK_WHAT]
         elif kind == DISPUTE:
@@ -220,10 +238,40 @@ class Conversation:
                 lines.append(f"  处理结果：{t.resolution_note[:80]}")
         return [Reply("\n".join(lines), intent=intent)]
 
+    def _handoff(self, incoming: Incoming, state: DialogueState, key: str) -> list[Reply]:
+        if state.intake is not None:  # an old answer's button must not throw away the report being typed
+            return [Reply("您正在登记一个问题，请先把它提交或取消（/cancel），再转其他问题。", intent=REQUEST)]
+        kept = dict(state.data.get("handoffs") or {})
+        entry = kept.pop(key, None)
+        if entry is None and not key:
+            # a plain "handoff" button, sent before buttons carried their answer's key
+            text = state.data.pop("handoff_text", "") or state.data.pop("last_unanswered", "")
+            entry = {"text": text, "answered": False} if text else None
+        if entry is None:
+            return [Reply(EXPIRED, intent="button")]
+        state.data["handoffs"] = kept
+        if entry.get("answered"):
+            self._learn(incoming, entry["text"], REQUEST, "corrected")  # answered, yet they want someone to act
+        return self._start_intake(_replace_text(incoming, entry["text"], button=None), state, REQUEST)
+
+    def _just_asking(self, incoming: Incoming, state: DialogueState, token: str) -> list[Reply]:
+        """The resident undoes a report the bot started on its own guess: nothing is filed, the message answered."""
+        if state.intake is None:
+            return [Reply("这次的登记已经结束了。想查政策，直接提问就行。", intent=QUESTION)]
+        if not token or state.intake.get("guessed") != token or not state.intake.get("description"):
+            # a button of an earlier report: the one being typed now stays
+            return [Reply("这个按钮已经过期了。正在登记的问题还在，继续回答就行，或发送 /cancel 取消。", intent=REQUEST)]
+        text = state.intake["description"]
+        self._learn(incoming, text, QUESTION, "corrected")
+        state.intake = None
+        return self._answer(text, state)
+
     # -- buttons and commands ----------------------------------------------
     def _button(self, incoming: Incoming, state: DialogueState) -> list[Reply]:
         payload = incoming.button or ""
         if payload.startswith("intake:"):
+            if payload == "intake:edit:description" and state.intake is not None:
+                state.intake.pop("guessed", None)  # the new description is the resident's, not a guess of ours
             if state.intake is None:
                 return [Reply("这次的登记已经结束了。需要反映新问题，请直接描述或发送 /report。", intent=REQUEST)]
             state.intake, replies = self.intake.step(state.intake, incoming)
@@ -237,26 +285,13 @@ class Conversation:
             if payload == "choose:request":
                 return self._start_intake(_replace_text(incoming, text, button=None), state, REQUEST)
             return self._answer(text, state)
-        if payload == "handoff":
-            if state.intake is not None:  # an old answer's button must not throw away the report being typed
-                return [Reply("您正在登记一个问题，请先把它提交或取消（/cancel），再转其他问题。", intent=REQUEST)]
-            # last_unanswered: the key states saved before handoff_text existed
-            question = (state.data.pop("handoff_text", "") or state.data.pop("last_unanswered", "")
-                        or state.data.get("last_question") or "")
-            if state.data.pop("handoff_answered", False):
-                self._learn(incoming, question, REQUEST, "corrected")  # answered, yet they want someone to act
-            return self._start_intake(_replace_text(incoming, question, button=None), state, REQUEST)
-        if payload == JUST_ASKING.payload:
-            if state.intake is None or not state.intake.get("description"):
-                return [Reply("这次的登记已经结束了。想查政策，直接提问就行。", intent=QUESTION)]
-            text = state.intake["description"]
-            if state.intake.get("guessed"):
-                self._learn(incoming, text, QUESTION, "corrected")
-            state.intake = None  # nothing was filed: the report is dropped, the message answered instead
-            return self._answer(text, state)
+        if payload == "handoff" or payload.startswith("handoff:"):
+            return self._handoff(incoming, state, payload.partition(":")[2])
+        if payload.startswith("ask_instead:"):
+            return self._just_asking(incoming, state, payload.partition(":")[2])
         if payload.startswith("rate:"):
             return self._rate(incoming, state, payload)
-        return [Reply("这个按钮已经过期了，请重新操作。", intent="button")]
+        return [Reply(EXPIRED, intent="button")]
 
     def _command(self, incoming: Incoming, state: DialogueState, text: str) -> list[Reply]:
         command = text.split()[0].split("@")[0].lower()

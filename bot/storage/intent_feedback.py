@@ -2,7 +2,8 @@
 
 When a resident answers the unsure buttons or undoes the bot's guess, the message
 and the chosen meaning are what a labeller would have written. They are stored
-with phone and ID numbers masked, kept for the ticket retention period, and
+with phone and ID numbers masked, erased with tickets' personal data (the deadline
+watch calls ``erase_before`` with ``tickets.retention_days``), and
 exported by ``python -m bot admin intent-examples`` as JSONL in the format of
 ``[intents] extra_examples``: a reviewer reads them, drops what is wrong, and
 adds the file. They are never trained on unread: a resident can press anything.
@@ -47,19 +48,29 @@ class SqlIntentFeedback:
     def record(self, channel: str, text: str, label: str, how: str) -> None:
         if label not in LABELS or not text.strip():
             return
-        now = self.clock()
         with self._sessions.begin() as session:
-            session.add(IntentFeedbackRow(created_at=now, channel=channel[:16], text=mask(text.strip())[:self.MAX_TEXT],
-                                          label=label, how=how[:32]))
-            # residents' words are personal data: they go when tickets' personal data goes
-            session.execute(delete(IntentFeedbackRow).where(IntentFeedbackRow.created_at < now - self.keep))
+            session.add(IntentFeedbackRow(created_at=self.clock(), channel=channel[:16],
+                                          text=mask(text.strip())[:self.MAX_TEXT], label=label, how=how[:32]))
+
+    def erase_before(self, cutoff: datetime) -> int:
+        """Delete choices made before cutoff; the deadline watch calls it with the tickets' retention period."""
+        with self._sessions.begin() as session:
+            result = session.execute(delete(IntentFeedbackRow).where(IntentFeedbackRow.created_at < _utc(cutoff)))
+            return result.rowcount or 0
 
     def examples(self, since: datetime | None = None) -> Iterator[dict]:
-        """Oldest first: {text, label, how, channel, created}."""
-        query = select(IntentFeedbackRow).order_by(IntentFeedbackRow.id)
+        """Oldest first: {text, label, how, channel, created (UTC)}; nothing older than the retention period."""
+        oldest = self.clock() - self.keep
         if since is not None:
-            query = query.where(IntentFeedbackRow.created_at >= since)
+            oldest = max(oldest, since)
+        query = (select(IntentFeedbackRow).where(IntentFeedbackRow.created_at >= _utc(oldest))
+                 .order_by(IntentFeedbackRow.id))
         with self._sessions() as session:
             for row in session.scalars(query):
                 yield {"text": row.text, "label": row.label, "how": row.how, "channel": row.channel,
-                       "created": row.created_at.isoformat(timespec="seconds")}
+                       "created": _utc(row.created_at).isoformat(timespec="seconds")}
+
+
+def _utc(value: datetime) -> datetime:
+    """Stored times are UTC; SQLite hands them back (and compares them) without an offset."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)

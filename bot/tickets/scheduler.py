@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import select, update
 
@@ -36,6 +37,8 @@ class DeadlineWatch:
         self.remind_before = remind_before
         self.auto_close_after = auto_close_after
         self.retention = retention
+        # other personal data kept as long as tickets' (e.g. residents' intent choices): cutoff -> rows erased
+        self.erasers: list[Callable[[datetime], int]] = []
 
     def tick(self) -> TickReport:
         now = self.store.clock()
@@ -71,6 +74,8 @@ class DeadlineWatch:
                 pass  # rated meanwhile
         if self.retention is not None:
             report.erased = self.erase_personal_data(now - self.retention)
+            for erase in self.erasers:
+                report.erased += erase(now - self.retention)
         if report.reminded or report.escalated or report.closed or report.erased:
             log.info("deadline tick: %s", report)
         return report

@@ -28,17 +28,42 @@ def test_choices_are_kept_in_order_with_phone_and_id_numbers_masked(database):
     assert "120101199001011234" not in rows[1]["text"] and rows[1]["text"].startswith("低保怎么申请")
 
 
-def test_choices_older_than_the_retention_period_are_erased(database):
+def test_choices_older_than_the_retention_period_are_neither_exported_nor_kept(database):
     feedback = feedback_of(database, keep_days=30)
     feedback.record("web", "暖气不热", "request", "chose")
     database.clock.advance(days=20)
     feedback.record("web", "助餐卡怎么办", "question", "chose")
     database.clock.advance(days=15)
 
-    feedback.record("web", "楼道堆物", "request", "corrected")
+    exported = [r["text"] for r in feedback.examples()]  # nothing recorded since: the old one is still left out
+    watch = database.watch(retention_days=30)
+    watch.erasers.append(feedback.erase_before)
+    report = watch.tick()
 
-    assert [r["text"] for r in feedback.examples()] == ["助餐卡怎么办", "楼道堆物"]
-    assert [r["text"] for r in feedback.examples(since=database.clock() - timedelta(days=1))] == ["楼道堆物"]
+    assert exported == ["助餐卡怎么办"]
+    assert report.erased == 1
+    with database.sessions() as s:
+        from sqlalchemy import func, select
+
+        from bot.storage.intent_feedback import IntentFeedbackRow
+
+        assert s.scalar(select(func.count()).select_from(IntentFeedbackRow)) == 1
+
+
+def test_since_is_a_date_in_the_district_and_created_is_utc(database):
+    from datetime import datetime, timezone
+
+    from bot.admin import _since
+
+    feedback = feedback_of(database)
+    database.clock.now = datetime(2026, 11, 30, 15, 0, tzinfo=timezone.utc)  # 23:00 on 30 Nov in Shanghai
+    feedback.record("web", "前一天晚上", "question", "chose")
+    database.clock.now = datetime(2026, 11, 30, 20, 0, tzinfo=timezone.utc)  # 04:00 on 1 Dec in Shanghai
+    feedback.record("web", "当天清早", "request", "chose")
+
+    rows = list(feedback.examples(since=_since("2026-12-01")))
+
+    assert [r["text"] for r in rows] == ["当天清早"] and rows[0]["created"] == "2026-11-30T20:00:00+00:00"
 
 
 def test_admin_intent_examples_writes_a_file_the_intent_model_reads_as_extra_examples(database, tmp_path, run_python):
@@ -74,10 +99,10 @@ def test_the_service_keeps_a_residents_correction(database, tmp_path):
     service = build_service(load_settings(database.config(tmp_path / "svc")), intent_model=KeywordModel())
     try:
         [asked] = service.conversation.handle(Incoming("web", "r1", text="老人家食堂助餐卡到期了请尽快处理"))
-        service.conversation.handle(Incoming("web", "r1", button="ask_instead", kind="button"))
+        [payload] = [b.payload for b in asked.buttons if b.label == "只是咨询，不用派单"]
+        service.conversation.handle(Incoming("web", "r1", button=payload, kind="button"))
         rows = list(service.intent_feedback.examples())
     finally:
         service.engine.dispose()
 
-    assert "ask_instead" in [b.payload for b in asked.buttons]
     assert [(r["text"], r["label"], r["how"]) for r in rows] == [("老人家食堂助餐卡到期了请尽快处理", "question", "corrected")]

@@ -48,20 +48,29 @@ def test_a_question_is_answered_from_the_documents_with_a_citation(chat):
     assert "来源：《河西区老人家食堂助餐服务办理指南" in reply.text
 
 
+def button(reply, label: str) -> str:
+    """The payload of the reply's button with this label (the test fails when there is none)."""
+    [payload] = [b.payload for b in reply.buttons if b.label == label]
+    return payload
+
+
+HANDOFF, JUST_ASKING = "转给工作人员", "只是咨询，不用派单"
+
+
 def test_a_question_the_documents_do_not_cover_says_so_and_offers_a_handoff(chat):
     say, _, _ = chat
 
     [reply] = say("公租房摇号什么时候出结果？")
 
     assert reply.text == texts.NOT_COVERED and not reply.citations
-    assert [(b.label, b.payload) for b in reply.buttons] == [("转给工作人员", "handoff")]
+    assert [b.label for b in reply.buttons] == [HANDOFF] and button(reply, HANDOFF).startswith("handoff:")
 
 
 def test_pressing_handoff_starts_a_report_with_the_question_as_its_description(chat):
     say, press, fakes = chat
-    say("公租房摇号什么时候出结果？")
+    [reply] = say("公租房摇号什么时候出结果？")
 
-    replies = press("handoff")
+    replies = press(button(reply, HANDOFF))
 
     assert replies[0].text == ASK_PLACE
     assert state_of(fakes)["intake"]["description"] == "公租房摇号什么时候出结果？"
@@ -71,21 +80,64 @@ def test_an_answer_offers_the_handoff_so_a_report_read_as_a_question_is_one_tap_
     say, press, fakes = chat
     [answer] = say("卧室温度只有十五度，这正常吗？")
 
-    replies = press("handoff")
+    replies = press(button(answer, HANDOFF))
 
-    assert answer.intent == "question" and answer.citations
-    assert [(b.label, b.payload) for b in answer.buttons] == [("转给工作人员", "handoff")]
+    assert answer.intent == "question" and answer.citations and [b.label for b in answer.buttons] == [HANDOFF]
     assert replies[0].text == ASK_PLACE
     assert state_of(fakes)["intake"]["description"] == "卧室温度只有十五度，这正常吗？"
+
+
+def test_an_older_answers_handoff_files_that_answers_question(chat):
+    say, press, fakes = chat
+    [first] = say("卧室温度只有十五度，这正常吗？")
+    say("公租房摇号什么时候出结果？")
+    say("老人助餐卡")
+    press("choose:question")
+
+    press(button(first, HANDOFF))
+
+    assert state_of(fakes)["intake"]["description"] == "卧室温度只有十五度，这正常吗？"
+    assert fakes["feedback"].rows[-1] == ("telegram", "卧室温度只有十五度，这正常吗？", "request", "corrected")
+
+
+def test_a_handoff_button_works_once(chat):
+    say, press, fakes = chat
+    [answer] = say("卧室温度只有十五度，这正常吗？")
+    press(button(answer, HANDOFF))
+    say("/cancel")
+
+    [reply] = press(button(answer, HANDOFF))
+
+    assert "过期" in reply.text and state_of(fakes)["intake"] is None
+
+
+def test_a_follow_ups_handoff_files_it_with_the_topic_it_leans_on(chat):
+    say, press, fakes = chat
+    say("老人家食堂怎么报名？")
+    [answer] = say("那需要带什么材料")
+
+    press(button(answer, HANDOFF))
+
+    description = state_of(fakes)["intake"]["description"]
+    assert description.endswith("那需要带什么材料") and "老人家食堂" in description
+
+
+def test_while_a_rating_is_awaited_answers_carry_no_handoff_so_a_bare_1_stays_a_rating(chat):
+    say, _, fakes = chat
+    fakes["dialogues"].rows[("telegram", "r1")] = {"rating_ticket": "T00000001"}
+
+    [answer] = say("卧室温度只有十五度，这正常吗？")
+
+    assert answer.citations and answer.buttons == []
 
 
 def test_a_message_read_as_a_report_offers_a_way_back_to_a_plain_answer_and_files_nothing(chat):
     say, press, fakes = chat
     [asked] = say("老人家食堂助餐卡到期了请尽快处理")
 
-    [answer] = press("ask_instead")
+    [answer] = press(button(asked, JUST_ASKING))
 
-    assert asked.text == ASK_PLACE and ("只是咨询，不用派单", "ask_instead") in [(b.label, b.payload) for b in asked.buttons]
+    assert asked.text == ASK_PLACE
     assert answer.intent == "question" and answer.citations
     assert fakes["retriever"].queries[-1] == "老人家食堂助餐卡到期了请尽快处理"
     assert state_of(fakes)["intake"] is None and fakes["desk"].drafts == []
@@ -93,32 +145,46 @@ def test_a_message_read_as_a_report_offers_a_way_back_to_a_plain_answer_and_file
 
 @pytest.mark.parametrize("start", [("/report 楼道里堆满了杂物",), ("3号楼2单元暖气", "choose:request")])
 def test_a_report_the_resident_chose_has_no_way_back_button(chat, start):
-    say, press, _ = chat
+    say, press, fakes = chat
     replies = say(start[0])
     if len(start) > 1:
         replies = press(start[1])
 
-    assert all(b.payload != "ask_instead" for r in replies for b in r.buttons)
+    assert replies[-1].text in (ASK_PLACE, ASK_PHONE) and state_of(fakes)["intake"] is not None
+    assert all(b.label != JUST_ASKING for r in replies for b in r.buttons)
 
 
 def test_an_old_answers_handoff_button_keeps_the_report_being_typed(chat):
     say, press, fakes = chat
-    say("供暖期间室温标准是多少度？")
+    [answer] = say("供暖期间室温标准是多少度？")
     say("/report 楼道里堆满了杂物")
 
-    [reply] = press("handoff")
+    [reply] = press(button(answer, HANDOFF))
 
     assert "/cancel" in reply.text
     assert state_of(fakes)["intake"]["description"] == "楼道里堆满了杂物"
 
 
+def test_an_old_way_back_button_keeps_the_report_being_typed(chat):
+    say, press, fakes = chat
+    [asked] = say("老人家食堂助餐卡到期了请尽快处理")
+    press("intake:cancel")
+    say("/report 景村里3号楼楼道里堆满了杂物 13812345678")
+
+    [reply] = press(button(asked, JUST_ASKING))
+
+    assert "过期" in reply.text and "/cancel" in reply.text
+    assert state_of(fakes)["intake"]["description"] == "景村里3号楼楼道里堆满了杂物 13812345678"
+    assert fakes["feedback"].rows == []
+
+
 def test_the_way_back_button_after_the_report_was_filed_says_it_is_over(chat):
     say, press, fakes = chat
-    say("/report 景村里3号楼楼道里堆满了杂物 13812345678")
+    [asked] = say("老人家食堂助餐卡到期了请尽快处理景村里3号楼 13812345678")
     press("intake:time:随时")
     press("intake:confirm")
 
-    [reply] = press("ask_instead")
+    [reply] = press(button(asked, JUST_ASKING))
 
     assert "已经结束" in reply.text and len(fakes["desk"].drafts) == 1
 
@@ -137,20 +203,32 @@ def test_choosing_at_the_unsure_buttons_keeps_the_message_with_the_chosen_meanin
 
 def test_undoing_a_guessed_report_keeps_the_message_as_a_question(chat):
     say, press, fakes = chat
-    say("老人家食堂助餐卡到期了请尽快处理")
+    [asked] = say("老人家食堂助餐卡到期了请尽快处理")
 
-    press("ask_instead")
+    press(button(asked, JUST_ASKING))
 
     assert fakes["feedback"].rows == [("telegram", "老人家食堂助餐卡到期了请尽快处理", "question", "corrected")]
 
 
+def test_a_guessed_report_whose_description_the_resident_rewrote_is_no_longer_a_guess(chat):
+    say, press, fakes = chat
+    [asked] = say("老人家食堂助餐卡到期了请尽快处理")
+    press("intake:change")
+    press("intake:edit:description")
+    say("楼道灯坏了")
+
+    [reply] = press(button(asked, JUST_ASKING))
+
+    assert "过期" in reply.text and fakes["feedback"].rows == []
+
+
 def test_handing_off_an_answered_question_keeps_it_as_a_request_but_not_an_uncovered_one(chat):
     say, press, fakes = chat
-    say("卧室温度只有十五度，这正常吗？")
-    press("handoff")
+    [answered] = say("卧室温度只有十五度，这正常吗？")
+    press(button(answered, HANDOFF))
     say("/cancel")
-    say("公租房摇号什么时候出结果？")
-    press("handoff")
+    [uncovered] = say("公租房摇号什么时候出结果？")
+    press(button(uncovered, HANDOFF))
 
     assert fakes["feedback"].rows == [("telegram", "卧室温度只有十五度，这正常吗？", "request", "corrected")]
 
