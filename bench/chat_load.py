@@ -205,7 +205,7 @@ def main() -> int:
           f"{result['server_peak_rss_mb']} MB")
     others = result["other_processes_cpu_cores"]
     print(f"other processes used {others} cores during the loops"
-          + ("" if others < 0.2 else f" -- WARNING: the machine was not idle; these figures are not the service's"))
+          + ("" if others < 0.2 else " -- WARNING: the machine was not idle; these figures are not the service's"))
     for line in ERRORS[:10]:
         print(f"error: {line}")
     if args.json:

@@ -170,6 +170,12 @@ class Server:
             return dict(db.execute("SELECT user_id, count(*) FROM ticket WHERE user_id LIKE ? GROUP BY user_id",
                                    (like,)).fetchall())
 
+    def finish_report(self, user: str, phone: str = "13812345678") -> tuple[bool, str | None]:
+        """Pick a contact time and confirm the report in progress: (its summary shows the phone, the ticket id)."""
+        _, summary, _ = self.say(user, button="intake:time:随时")
+        _, filed, _ = self.say(user, button="intake:confirm")
+        return phone in last_text(summary), (filed.get("replies") or [{}])[-1].get("ticket_id")
+
     def say(self, user: str, text: str = "", button: str | None = None, timeout: float = 90) -> tuple[int, dict, float]:
         """One synchronous message: (status, body, seconds)."""
         import httpx
@@ -415,10 +421,7 @@ def fault_lock_sqlite(server: Server, seconds: float) -> Fault:
     status, during, waited = server.say(user, "13812345678", timeout=seconds + 60)
     done.set()
     holder.join()
-    _, after, _ = server.say(user, button="intake:time:随时")
-    _, filed, _ = server.say(user, button="intake:confirm")
-    phone_kept = "13812345678" in last_text(after)
-    ticket = (filed.get("replies") or [{}])[-1].get("ticket_id")
+    phone_kept, ticket = server.finish_report(user)
     saw = f"HTTP {status} after {waited:.1f}s: {short(last_text(during), 22)}"
     kept = f"phone {'kept' if phone_kept else 'LOST'}; ticket {ticket or 'none'} after release"
     return Fault(f"SQLite locked {seconds:.0f}s (busy timeout 30s)", time.monotonic() - started, saw, kept,
@@ -451,6 +454,13 @@ def postgres_schema(prefix: str):
         admin.dispose()
 
 
+def tickets_in_schema(admin, schema: str, user: str) -> int:
+    from sqlalchemy import text
+
+    with admin.connect() as conn:
+        return conn.execute(text(f"SELECT count(*) FROM {schema}.ticket WHERE user_id = :u"), {"u": user}).scalar()
+
+
 def fault_postgres(hashing: bool, folder: Path, index_dir: Path) -> Fault:
     from sqlalchemy import text
 
@@ -469,13 +479,8 @@ def fault_postgres(hashing: bool, folder: Path, index_dir: Path) -> Fault:
                 cut = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                         "WHERE application_name = :a AND pid <> pg_backend_pid()"), {"a": app}).scalar()
             status, during, waited = server.say(user, "13812345678")
-            _, after, _ = server.say(user, button="intake:time:随时")
-            _, filed, _ = server.say(user, button="intake:confirm")
-            ticket = (filed.get("replies") or [{}])[-1].get("ticket_id")
-            with admin.connect() as conn:
-                rows = conn.execute(text(f"SELECT count(*) FROM {schema}.ticket WHERE user_id = :u"),
-                                    {"u": user}).scalar()
-            phone_kept = "13812345678" in last_text(after)
+            phone_kept, ticket = server.finish_report(user)
+            rows = tickets_in_schema(admin, schema, user)
             return Fault("PostgreSQL: all connections terminated mid-intake", time.monotonic() - started,
                          f"{cut} cut; HTTP {status} in {waited:.2f}s: {short(last_text(during), 16)}",
                          f"phone {'kept' if phone_kept else 'LOST'}; tickets in db: {rows}",
@@ -487,7 +492,6 @@ def fault_postgres(hashing: bool, folder: Path, index_dir: Path) -> Fault:
 def fault_postgres_unreachable(hashing: bool, folder: Path, index_dir: Path, seconds: float) -> Fault:
     """PostgreSQL behind a TCP proxy whose plug is pulled for `seconds`: dropped connections, refused new ones."""
     import httpx
-    from sqlalchemy import text
 
     from tests.reliability.standins import TcpProxy
 
@@ -515,13 +519,8 @@ def fault_postgres_unreachable(hashing: bool, folder: Path, index_dir: Path, sec
                                      timeout=10).json()["replies"]
                 time.sleep(0.5)
             recovered = time.monotonic() - back
-            _, after, _ = server.say(user, button="intake:time:随时")
-            _, filed, _ = server.say(user, button="intake:confirm")
-            ticket = (filed.get("replies") or [{}])[-1].get("ticket_id")
-            with admin.connect() as conn:
-                rows = conn.execute(text(f"SELECT count(*) FROM {schema}.ticket WHERE user_id = :u"),
-                                    {"u": user}).scalar()
-            phone_kept = "13812345678" in last_text(after)
+            phone_kept, ticket = server.finish_report(user)
+            rows = tickets_in_schema(admin, schema, user)
             intents = ",".join(r.get("intent", "") for r in during.get("replies", []))
             saw = f"HTTP {status} in {waited:.2f}s ({intents}): {short(last_text(during), 12)}; " + \
                 (f"question answered {recovered:.1f}s after recovery" if answered

@@ -159,12 +159,8 @@ def _cite(hit: Hit) -> Citation:
     return Citation(hit.title, hit.section, hit.date, hit.source)
 
 
-def sentences_with_headings(text: str) -> list[tuple[str, str]]:
-    """Each sentence of a passage with the heading line it stands under ("" before any)."""
-    return [(s.text, heading) for s, heading in _sentences_with_headings(text)]
-
-
 def _sentences_with_headings(text: str) -> list[tuple[_Sentence, str]]:
+    """Each sentence of a passage with the heading line it stands under ("" before any)."""
     out, heading = [], ""
     for sentence in _split(text):
         if sentence.heading:
@@ -186,12 +182,8 @@ class _Sentence:
     heading: bool  # a short line of its own, e.g. 三、办卡需要带什么
 
 
-def sentences(text: str) -> list[str]:
-    """Split a passage into clean sentences: markdown list marks and table pipes removed."""
-    return [s.text for s in _split(text)]
-
-
 def _split(text: str) -> list[_Sentence]:
+    """Split a passage into clean sentences: markdown list marks and table pipes removed."""
     out = []
     for number, line in enumerate(text.split("\n")):
         line = line.strip()

@@ -172,9 +172,7 @@ class Conversation:
         sources = "\n".join(f"来源：{c.label()}" for c in citations)
         # The question-or-request guess is wrong for about one message in ten: a report read as a question
         # must be one tap from becoming a ticket, not a retyped /report.
-        # On WeChat a bare "1" presses the first button shown last: while a rating is awaited, "1" must stay a rating.
-        buttons = [] if state.rating_ticket else [handoff]
-        return [Reply(f"{body}\n\n{sources}", buttons=buttons, citations=citations, intent=QUESTION)]
+        return [Reply(f"{body}\n\n{sources}", buttons=[handoff], citations=citations, intent=QUESTION)]
 
     @staticmethod
     def _next_key(state: DialogueState) -> str:
@@ -243,10 +241,6 @@ class Conversation:
             return [Reply("您正在登记一个问题，请先把它提交或取消（/cancel），再转其他问题。", intent=REQUEST)]
         kept = dict(state.data.get("handoffs") or {})
         entry = kept.pop(key, None)
-        if entry is None and not key:
-            # a plain "handoff" button, sent before buttons carried their answer's key
-            text = state.data.pop("handoff_text", "") or state.data.pop("last_unanswered", "")
-            entry = {"text": text, "answered": False} if text else None
         if entry is None:
             return [Reply(EXPIRED, intent="button")]
         state.data["handoffs"] = kept
@@ -285,7 +279,7 @@ class Conversation:
             if payload == "choose:request":
                 return self._start_intake(_replace_text(incoming, text, button=None), state, REQUEST)
             return self._answer(text, state)
-        if payload == "handoff" or payload.startswith("handoff:"):
+        if payload.startswith("handoff:"):
             return self._handoff(incoming, state, payload.partition(":")[2])
         if payload.startswith("ask_instead:"):
             return self._just_asking(incoming, state, payload.partition(":")[2])

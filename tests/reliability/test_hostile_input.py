@@ -50,7 +50,8 @@ HOSTILE_TEXTS = [
 ]
 BUTTON_TEMPLATES = [
     "intake:confirm", "intake:cancel", "intake:change", "intake:time:", "intake:edit:", "intake:edit:phone",
-    "intake:", "choose:question", "choose:request", "choose:", "handoff", "handoff:1", "handoff:", "handoff:x:y", "ask_instead", "ask_instead:1", "ask_instead:", "rate:", "rate:{T}:5", "rate:{T}:no",
+    "intake:", "choose:question", "choose:request", "choose:", "handoff", "handoff:1", "handoff:", "handoff:x:y",
+    "ask_instead", "ask_instead:1", "ask_instead:", "rate:", "rate:{T}:5", "rate:{T}:no",
     "rate:{T}:1", "rate:{T}:9", "rate:{T}:", "t:accept:{T}", "t:resolve:{T}", "t:handback:{T}", "t:accept:", "t:",
     "t:accept:../../", "rate:'; DROP TABLE ticket;--:5",
 ]

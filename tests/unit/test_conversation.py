@@ -122,15 +122,6 @@ def test_a_follow_ups_handoff_files_it_with_the_topic_it_leans_on(chat):
     assert description.endswith("那需要带什么材料") and "老人家食堂" in description
 
 
-def test_while_a_rating_is_awaited_answers_carry_no_handoff_so_a_bare_1_stays_a_rating(chat):
-    say, _, fakes = chat
-    fakes["dialogues"].rows[("telegram", "r1")] = {"rating_ticket": "T00000001"}
-
-    [answer] = say("卧室温度只有十五度，这正常吗？")
-
-    assert answer.citations and answer.buttons == []
-
-
 def test_a_message_read_as_a_report_offers_a_way_back_to_a_plain_answer_and_files_nothing(chat):
     say, press, fakes = chat
     [asked] = say("老人家食堂助餐卡到期了请尽快处理")
