@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.retrieval.answerable import AnswerabilityParams
 from bot.retrieval.embeddings import Embedder, build_embedder
 from bot.retrieval.index import KnowledgeIndex
 from bot.retrieval.ingest import Ingester, IngestReport
@@ -70,7 +71,9 @@ def build_knowledge(settings: Settings, embedder: Embedder | None = None, servin
         embedder = LazyEmbedder(settings.embedding.model if settings.embedding.backend != "hashing" else "hashing-256",
                                 lambda: build_embedder(settings.embedding, serving))
     index = KnowledgeIndex(layout, store, load_vectors=ks.dense_search == "exact")
-    params = RetrievalParams(min_relevance=ks.min_relevance)
+    answerability = AnswerabilityParams(ks.min_topic, ks.topic_match_weight, ks.check_named_items) \
+        if ks.min_topic > 0 or ks.check_named_items else None
+    params = RetrievalParams(min_relevance=ks.min_relevance, answerability=answerability)
     retriever = HybridRetriever(index, embedder, params, top_k=ks.top_k)
     ingester = Ingester(layout, store, embedder, ks.chunk_chars, ks.chunk_overlap)
     return KnowledgeBase(settings, layout, store, embedder, index, retriever, ingester)

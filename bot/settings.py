@@ -31,6 +31,9 @@ class KnowledgeSettings(_Section):
     chunk_overlap: int = Field(60, ge=0, le=500, description="Characters repeated between neighbouring chunks of one section.")
     top_k: int = Field(5, ge=1, le=50, description="Hits returned by a search.")
     min_relevance: float = Field(0.5, ge=0.0, le=1.0, description="Hits below this relevance (0..1) are dropped; nothing left means 'not covered'.")
+    min_topic: float = Field(0.75, ge=0.0, le=2.0, description="Answerability: cosine(question, passage title + section) + topic_match_weight * BM25 match must reach this; 0 switches the check off.")
+    topic_match_weight: float = Field(0.15, ge=0.0, le=2.0, description="Weight of the BM25 match (0..1) in the answerability score.")
+    check_named_items: bool = Field(True, description="A question about a named card, certificate, fund, fee or allowance is answered only by passages that name it.")
     dense_search: str = Field("exact", pattern="^(exact|hnsw)$", description="exact: brute-force cosine over all vectors; hnsw: Chroma's approximate index.")
     ingest_on_start: bool = Field(True, description="Ingest docs_dir when the service starts with an empty index.")
 

@@ -28,8 +28,20 @@ class Answer:
     citations: list[Citation]
 
 
+_NUMERALS = str.maketrans({"一": "1", "二": "2", "两": "2", "俩": "2", "三": "3", "四": "4", "五": "5",
+                           "六": "6", "七": "7", "八": "8", "九": "9"})
+_COUNTED = re.compile(r"(?<![0-9一二两三四五六七八九十])([一二两俩三四五六七八九])(?=[个口名位户人岁级次天年月])")
+_PEOPLE = re.compile(r"([0-9])\s*[个口名位]\s*(?=人)")
+
+
+def _numbers(text: str) -> str:
+    """Counts written as words or with a measure word match the documents' digits: 两口人 -> 2人, 三级 -> 3级."""
+    text = _COUNTED.sub(lambda m: m.group(1).translate(_NUMERALS), text)
+    return _PEOPLE.sub(r"\1", text)
+
+
 def bigrams(text: str) -> set[str]:
-    clean = _PUNCT.sub(" ", text.lower())
+    clean = _PUNCT.sub(" ", _numbers(text).lower())
     grams = set()
     for part in clean.split():
         if len(part) == 1 and part not in _FILLER:

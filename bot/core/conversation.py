@@ -10,21 +10,25 @@ from typing import Protocol, Sequence
 
 from bot.core import texts
 from bot.core.answer import compose
-from bot.core.dialogue import DialogueState
+from bot.core.dialogue import DialogueState, IntakeDraft
 from bot.core.intake import ASK_WHAT, Intake
-from bot.core.intents import (COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, QUESTION, REQUEST, THANKS,
+from bot.core.intents import (ABOUT, COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, QUESTION, REQUEST, THANKS,
                               UNSURE, IntentClassifier)
+from bot.core.reading import (asks_why_phone, declines_phone, is_cancel, landline_only, looks_like_question,
+                              read_correction)
 from bot.core.locks import KeyedLocks
 from bot.core.messages import Button, Citation, Incoming, Reply
 from bot.core.ports import AnswerWriter, DialogueStore, IntentFeedback, Retriever, TicketDesk
-from bot.core.privacy import mask
+from bot.core.privacy import find_phone, mask
 from bot.errors import BotError, IndexUnavailable
 
 log = logging.getLogger(__name__)
 
 HANDOFF_LABEL = "转给工作人员"
 JUST_ASKING_LABEL = "只是咨询，不用派单"
-KEPT_HANDOFFS = 5  # how many recent answers keep a working handoff button
+# Below this probability of "request", a message in question form is answered when the documents answer
+# it ("暖气不热自己在家能先查点啥"); above it, it is a report put as a question ("楼上漏水了怎么办").
+QUESTION_FORM_OUTWEIGHS = 0.8
 EXPIRED = "这个按钮已经过期了，请重新操作。"
 
 MAX_TEXT = 2000  # longer messages are handled by their beginning; the rest is kept in the ticket text
@@ -95,12 +99,7 @@ class Conversation:
         if incoming.button:
             return prefix + self._button(incoming, state)
         if state.intake is not None:
-            if text and self.classifier.classify(text).intent == EMERGENCY and state.intake.get("kind") != EMERGENCY:
-                state.intake = None  # an emergency outranks the report being typed
-                return prefix + [Reply(texts.emergency(self.emergency_numbers), intent=EMERGENCY)] + \
-                    self._start_intake(incoming, state, EMERGENCY)
-            state.intake, replies = self.intake.step(state.intake, incoming)
-            return prefix + replies
+            return prefix + self._during_intake(incoming, state, text)
         if state.rating_ticket and text:
             rated = self._rating_text(incoming, state, text)
             if rated is not None:
@@ -111,54 +110,130 @@ class Conversation:
             if incoming.location is not None:
                 return prefix + self._start_intake(incoming, state, REQUEST, notice=texts.LOCATION_WITHOUT_REPORT)
             return prefix + [Reply(texts.EMPTY, intent="empty")]
+        return prefix + self._first_message(incoming, state, text)
+
+    def _first_message(self, incoming: Incoming, state: DialogueState, text: str) -> list[Reply]:
+        """A message outside any report: what is it for?"""
         result = self.classifier.classify(text)
-        if result.intent in (UNSURE, REQUEST) and state.topic and len(text) <= 20 and _FOLLOW_UP_START.search(text) \
-                and result.intent == UNSURE:
-            return prefix + self._answer(text, state)  # a short follow-up to the question just answered
         log.debug("intent %s (%.2f) for %s", result.intent, result.confidence, mask(text[:80]))
+        if result.intent in (REQUEST, DISPUTE, UNSURE) and self._reads_as_question(text, result):
+            # "老人家食堂晚上开门吗", "暖气不热自己在家能先查点啥": a question, though it names a person or a
+            # problem. Answered when the documents answer it; the answer keeps its 转给工作人员 button.
+            answered = self._answer(text, state, not_covered=result.intent == UNSURE)
+            if answered:
+                return answered
         match result.intent:
             case "emergency":
-                return prefix + [Reply(texts.emergency(self.emergency_numbers), intent=EMERGENCY)] + \
+                return [Reply(texts.emergency(self.emergency_numbers), intent=EMERGENCY)] + \
                     self._start_intake(incoming, state, EMERGENCY)
             case "greeting":
-                return prefix + [Reply(texts.GREETING, intent=GREETING)]
+                return [Reply(texts.GREETING, intent=GREETING)]
             case "thanks":
-                return prefix + [Reply(texts.THANKS, intent=THANKS)]
+                return [Reply(texts.THANKS, intent=THANKS)]
+            case "about":
+                return [Reply(texts.ABOUT, intent=ABOUT)]
             case "followup":
-                return prefix + self._my_tickets(incoming, FOLLOWUP)
+                return self._my_tickets(incoming, FOLLOWUP)
             case "request" | "dispute":
-                return prefix + self._start_intake(incoming, state, result.intent, guessed=True)
+                return self._start_intake(incoming, state, result.intent, guessed=True)
             case "unsure":
                 state.pending_text = text
-                return prefix + [Reply(texts.UNSURE, buttons=[Button("查政策", "choose:question"),
-                                                             Button("反映问题", "choose:request")], intent=UNSURE)]
+                return [Reply(texts.UNSURE, buttons=[Button("查政策", "choose:question"),
+                                                      Button("反映问题", "choose:request")], intent=UNSURE)]
             case _:
-                return prefix + self._answer(text, state)
+                return self._answer(text, state)
+
+    @staticmethod
+    def _reads_as_question(text: str, result) -> bool:
+        """Question form outweighs a weak guess of "request"; a confident one ("楼上漏水了怎么办") stays a report."""
+        if not looks_like_question(text):
+            return False
+        return result.intent == UNSURE or result.p_request is None or result.p_request < QUESTION_FORM_OUTWEIGHS
+
+    # -- a report being taken --------------------------------------------------
+    def _during_intake(self, incoming: Incoming, state: DialogueState, text: str) -> list[Reply]:
+        """Read each message of a report for what it is before using it as the answer asked for."""
+        draft = state.intake
+        if not text:  # a photo or a location
+            state.intake, replies = self.intake.step(draft, incoming)
+            return replies
+        result = self.classifier.classify(text)
+        if result.intent == EMERGENCY and draft.kind != EMERGENCY:
+            state.intake = None  # an emergency outranks the report being typed
+            return [Reply(texts.emergency(self.emergency_numbers), intent=EMERGENCY)] + \
+                self._start_intake(incoming, state, EMERGENCY)
+        if is_cancel(text):
+            state.intake = None
+            return [Reply(texts.REPORT_CANCELLED, intent=draft.kind)]
+        if result.intent == FOLLOWUP:
+            return self._my_tickets(incoming, FOLLOWUP) + [self.intake.reprompt(draft)]
+        correction = read_correction(text)
+        if correction is not None and self._is_correction(draft, correction):
+            replies = self.intake.correct(draft, correction, incoming)
+            state.intake = None if draft.filed else draft
+            return replies
+        if asks_why_phone(text):
+            return self.intake.explain_phone(draft) + ([self.intake.reprompt(draft)] if draft.asking != "phone" else [])
+        if landline_only(text) and not find_phone(text):
+            return self.intake.explain_phone(draft, landline=True)
+        if declines_phone(text) and not find_phone(text):
+            return self.intake.decline_phone(draft, incoming)
+        if draft.asking == "confirm" and self.intake.accepts(draft, text):
+            state.intake = None
+            return self.intake.confirm(draft, incoming)
+        if self.intake.accepts(draft, text) and not (draft.asking == "description" and looks_like_question(text)):
+            state.intake, replies = self.intake.step(draft, incoming)
+            return replies
+        if result.intent == ABOUT:
+            return [Reply(texts.ABOUT, intent=ABOUT), self.intake.reprompt(draft)]
+        if result.intent in (GREETING, THANKS):
+            return [self.intake.reprompt(draft)]
+        if looks_like_question(text) or result.intent == QUESTION:
+            # a question in the middle of a report: answer it, keep the report, ask again what it waits for
+            return self._answer(text, state, handoff=False) + [self.intake.reprompt(draft)]
+        state.intake, replies = self.intake.step(draft, incoming)
+        return replies
+
+    @staticmethod
+    def _is_correction(draft: IntakeDraft, correction) -> bool:
+        """A correction of something already given ("电话写错了"), not words of a first answer ("温度不对")."""
+        if correction.slot is not None:
+            return correction.slot != draft.asking or draft.asking == "confirm" or not correction.given \
+                or bool(getattr(draft, correction.slot, ""))
+        return correction.given and draft.asking in ("phone", "contact_time", "confirm", "place")
 
     # -- questions ---------------------------------------------------------
-    def _answer(self, text: str, state: DialogueState) -> list[Reply]:
+    def _answer(self, text: str, state: DialogueState, handoff: bool = True, not_covered: bool = True) -> list[Reply]:
+        """Answer from the documents; "not covered" when they do not answer it (or [] if not_covered is False)."""
         query = question = text
         follow_up = bool(state.topic) and len(text) <= 20 and bool(_FOLLOW_UP_START.search(text))
         if follow_up:
             query = f"{text} {state.topic}"  # "那需要带什么材料?" asks about the document just discussed
             if self.writer is not None:
-                rewritten = self._safely(self.writer.rewrite, text, state.topic, state.data.get("last_question", ""))
+                rewritten = self._safely(self.writer.rewrite, text, state.topic, state.last_question)
                 if rewritten:
                     query = question = rewritten
         try:
             hits = list(self.retriever.search(query))
             if not hits and not follow_up and state.topic and len(text) <= 12:
                 # a short question that finds nothing alone ("几点开门") is about the last topic
+                follow_up = True
                 hits = list(self.retriever.search(f"{text} {state.topic}"))
         except IndexUnavailable:
             log.warning("knowledge index unavailable")
             return [Reply(texts.UNAVAILABLE, intent=QUESTION)]
+        if follow_up and state.topic_source:
+            # a follow-up is answered from the document just discussed when it has the answer
+            same = [h for h in hits if h.source == state.topic_source]
+            hits = same + [h for h in hits if h.source != state.topic_source]
         # what this answer's handoff button files: the resident's words, with the topic a follow-up leans on
         filed = question if question != text else (f"{state.topic}：{text}" if follow_up else text)
-        handoff = self._handoff_button(state, filed, answered=bool(hits))
+        buttons = [self._handoff_button(state, filed, answered=bool(hits))] if handoff else []
         if not hits:
-            state.topic = ""
-            return [Reply(texts.NOT_COVERED, buttons=[handoff], intent=QUESTION)]
+            if not not_covered:
+                return []
+            state.topic = state.topic_source = ""
+            return [Reply(texts.NOT_COVERED, buttons=buttons, intent=QUESTION)]
         answer = compose(question, hits)
         body = answer.text
         citations = answer.citations
@@ -167,25 +242,18 @@ class Conversation:
             if written:
                 body = written
                 citations = _citations(hits)
-        state.topic = hits[0].title
-        state.data["last_question"] = question
+        cited = citations[0] if citations else None
+        state.topic = cited.title if cited else hits[0].title
+        state.topic_source = cited.source if cited else hits[0].source
+        state.last_question = question
         sources = "\n".join(f"来源：{c.label()}" for c in citations)
         # The question-or-request guess is wrong for about one message in ten: a report read as a question
         # must be one tap from becoming a ticket, not a retyped /report.
-        return [Reply(f"{body}\n\n{sources}", buttons=[handoff], citations=citations, intent=QUESTION)]
-
-    @staticmethod
-    def _next_key(state: DialogueState) -> str:
-        state.data["seq"] = int(state.data.get("seq", 0)) + 1
-        return str(state.data["seq"])
+        return [Reply(f"{body}\n\n{sources}", buttons=buttons, citations=citations, intent=QUESTION)]
 
     def _handoff_button(self, state: DialogueState, text: str, answered: bool) -> Button:
         """A handoff button for this answer alone: an older answer's button files that answer's question."""
-        key = self._next_key(state)
-        kept = dict(state.data.get("handoffs") or {})
-        kept[key] = {"text": text, "answered": answered}
-        state.data["handoffs"] = dict(list(kept.items())[-KEPT_HANDOFFS:])
-        return Button(HANDOFF_LABEL, f"handoff:{key}")
+        return Button(HANDOFF_LABEL, f"handoff:{state.keep_handoff(text, answered)}")
 
     def _learn(self, incoming: Incoming, text: str, label: str, how: str) -> None:
         """Keep the resident's own answer to "question or request?" for a reviewer (storage/intent_feedback.py)."""
@@ -211,16 +279,18 @@ class Conversation:
         question carries a way back to a plain answer, since a question read as a report is the other
         half of the classifier's mistakes."""
         state.pending_text = ""
-        state.intake, replies = self.intake.start(incoming, kind=kind if kind in (REQUEST, DISPUTE, EMERGENCY) else REQUEST)
-        if guessed and state.intake is not None and replies:
-            token = state.intake["guessed"] = self._next_key(state)  # this report's button only
+        draft, replies = self.intake.start(incoming, kind=kind if kind in (REQUEST, DISPUTE, EMERGENCY) else REQUEST)
+        state.intake = draft
+        if guessed and replies and not draft.filed:
+            draft.guessed = state.next_key()  # this report's button only
             last = replies[-1]
-            replies = replies[:-1] + [replace(last, buttons=[*last.buttons, Button(JUST_ASKING_LABEL, f"ask_instead:{token}")])]
+            replies = replies[:-1] + [replace(last, buttons=[*last.buttons,
+                                                              Button(JUST_ASKING_LABEL, f"ask_instead:{draft.guessed}")])]
         if notice:
             replies = [Reply(notice, intent=kind)] + [r for r in replies if r.text != ASK_WHAT]
         elif kind == DISPUTE:
             replies = [Reply("邻里之间的矛盾，社区可以组织调解（矛盾调处）。我先帮您登记，网格员会联系双方。", intent=DISPUTE)] + replies
-        if state.intake is not None and state.intake.get("asking") is None:
+        if draft.filed or draft.asking is None:
             state.intake = None  # filed at once (emergency with everything known)
         return replies
 
@@ -239,72 +309,85 @@ class Conversation:
     def _handoff(self, incoming: Incoming, state: DialogueState, key: str) -> list[Reply]:
         if state.intake is not None:  # an old answer's button must not throw away the report being typed
             return [Reply("您正在登记一个问题，请先把它提交或取消（/cancel），再转其他问题。", intent=REQUEST)]
-        kept = dict(state.data.get("handoffs") or {})
-        entry = kept.pop(key, None)
+        entry = state.handoffs.pop(key, None)
         if entry is None:
             return [Reply(EXPIRED, intent="button")]
-        state.data["handoffs"] = kept
-        if entry.get("answered"):
-            self._learn(incoming, entry["text"], REQUEST, "corrected")  # answered, yet they want someone to act
-        return self._start_intake(_replace_text(incoming, entry["text"], button=None), state, REQUEST)
+        if entry.answered:
+            self._learn(incoming, entry.text, REQUEST, "corrected")  # answered, yet they want someone to act
+        return self._start_intake(_replace_text(incoming, entry.text, button=None), state, REQUEST)
 
     def _just_asking(self, incoming: Incoming, state: DialogueState, token: str) -> list[Reply]:
         """The resident undoes a report the bot started on its own guess: nothing is filed, the message answered."""
-        if state.intake is None:
+        draft = state.intake
+        if draft is None:
             return [Reply("这次的登记已经结束了。想查政策，直接提问就行。", intent=QUESTION)]
-        if not token or state.intake.get("guessed") != token or not state.intake.get("description"):
+        if not token or draft.guessed != token or not draft.description:
             # a button of an earlier report: the one being typed now stays
             return [Reply("这个按钮已经过期了。正在登记的问题还在，继续回答就行，或发送 /cancel 取消。", intent=REQUEST)]
-        text = state.intake["description"]
-        self._learn(incoming, text, QUESTION, "corrected")
+        self._learn(incoming, draft.description, QUESTION, "corrected")
         state.intake = None
-        return self._answer(text, state)
+        return self._answer(draft.description, state)
 
     # -- buttons and commands ----------------------------------------------
     def _button(self, incoming: Incoming, state: DialogueState) -> list[Reply]:
-        payload = incoming.button or ""
-        if payload.startswith("intake:"):
-            if payload == "intake:edit:description" and state.intake is not None:
-                state.intake.pop("guessed", None)  # the new description is the resident's, not a guess of ours
-            if state.intake is None:
-                return [Reply("这次的登记已经结束了。需要反映新问题，请直接描述或发送 /report。", intent=REQUEST)]
-            state.intake, replies = self.intake.step(state.intake, incoming)
-            return replies
-        if payload.startswith("choose:"):
-            text = state.pending_text
-            state.pending_text = ""
-            if not text:
-                return [Reply("请再说一遍您的问题。", intent=UNSURE)]
-            self._learn(incoming, text, REQUEST if payload == "choose:request" else QUESTION, "chose")
-            if payload == "choose:request":
-                return self._start_intake(_replace_text(incoming, text, button=None), state, REQUEST)
-            return self._answer(text, state)
-        if payload.startswith("handoff:"):
-            return self._handoff(incoming, state, payload.partition(":")[2])
-        if payload.startswith("ask_instead:"):
-            return self._just_asking(incoming, state, payload.partition(":")[2])
-        if payload.startswith("rate:"):
-            return self._rate(incoming, state, payload)
-        return [Reply(EXPIRED, intent="button")]
+        """Every resident button is "<kind>:<argument>"; one handler per kind (BUTTONS below)."""
+        kind, _, argument = (incoming.button or "").partition(":")
+        handler = _BUTTONS.get(kind)
+        if handler is None:
+            return [Reply(EXPIRED, intent="button")]
+        return handler(self, incoming, state, argument)
+
+    def _intake_button(self, incoming: Incoming, state: DialogueState, argument: str) -> list[Reply]:
+        if state.intake is None:
+            return [Reply("这次的登记已经结束了。需要反映新问题，请直接描述或发送 /report。", intent=REQUEST)]
+        if argument == "edit:description":
+            state.intake.guessed = ""  # the new description is the resident's, not a guess of ours
+        state.intake, replies = self.intake.step(state.intake, incoming)
+        return replies
+
+    def _choose_button(self, incoming: Incoming, state: DialogueState, argument: str) -> list[Reply]:
+        text = state.pending_text
+        state.pending_text = ""
+        if not text:
+            return [Reply("请再说一遍您的问题。", intent=UNSURE)]
+        self._learn(incoming, text, REQUEST if argument == "request" else QUESTION, "chose")
+        if argument == "request":
+            return self._start_intake(_replace_text(incoming, text, button=None), state, REQUEST)
+        return self._answer(text, state)
 
     def _command(self, incoming: Incoming, state: DialogueState, text: str) -> list[Reply]:
         command = text.split()[0].split("@")[0].lower()
-        match command:
-            case "/start":
-                state.intake = None
-                return [Reply(texts.WELCOME, intent=COMMAND)]
-            case "/help":
-                return [Reply(texts.HELP, intent=COMMAND)]
-            case "/report":
-                rest = text[len(text.split()[0]):].strip()
-                return self._start_intake(_replace_text(incoming, rest), state, REQUEST)
-            case "/my":
-                return self._my_tickets(incoming, COMMAND)
-            case "/cancel":
-                had = state.intake is not None or bool(state.pending_text)
-                state.intake, state.pending_text = None, ""
-                return [Reply(texts.CANCELLED if had else texts.NOTHING_TO_CANCEL, intent=COMMAND)]
-        return [Reply(f"不认识的命令 {command}。{texts.HELP}", intent=COMMAND)]
+        handler = _COMMANDS.get(command)
+        if handler is None:
+            return [Reply(f"不认识的命令 {command}。{texts.HELP}", intent=COMMAND)]
+        return handler(self, incoming, state, text[len(text.split()[0]):].strip())
+
+    def _start_command(self, incoming: Incoming, state: DialogueState, rest: str) -> list[Reply]:
+        state.intake = None
+        return [Reply(texts.WELCOME, intent=COMMAND)]
+
+    def _help_command(self, incoming: Incoming, state: DialogueState, rest: str) -> list[Reply]:
+        return [Reply(texts.HELP, intent=COMMAND)]
+
+    def _report_command(self, incoming: Incoming, state: DialogueState, rest: str) -> list[Reply]:
+        return self._start_intake(_replace_text(incoming, rest), state, REQUEST)
+
+    def _my_command(self, incoming: Incoming, state: DialogueState, rest: str) -> list[Reply]:
+        return self._my_tickets(incoming, COMMAND)
+
+    def _cancel_command(self, incoming: Incoming, state: DialogueState, rest: str) -> list[Reply]:
+        had = state.intake is not None or bool(state.pending_text)
+        state.intake, state.pending_text = None, ""
+        return [Reply(texts.CANCELLED if had else texts.NOTHING_TO_CANCEL, intent=COMMAND)]
+
+    def _rate_button(self, incoming: Incoming, state: DialogueState, argument: str) -> list[Reply]:
+        return self._rate(incoming, state, f"rate:{argument}")
+
+    def _handoff_button_pressed(self, incoming: Incoming, state: DialogueState, argument: str) -> list[Reply]:
+        return self._handoff(incoming, state, argument)
+
+    def _ask_instead_button(self, incoming: Incoming, state: DialogueState, argument: str) -> list[Reply]:
+        return self._just_asking(incoming, state, argument)
 
     # -- ratings -------------------------------------------------------------
     def _rate(self, incoming: Incoming, state: DialogueState, payload: str) -> list[Reply]:
@@ -332,6 +415,23 @@ class Conversation:
             return [Reply(f"谢谢您的评价（{stars}分），工单 {info.id} 已办结。", intent="rating", ticket_id=info.id)]
         return [Reply(f"很抱歉问题没有解决好。工单 {info.id} 已重新打开，网格员会再次联系您。", intent="rating",
                       ticket_id=info.id)]
+
+
+# One table each for the resident's buttons and commands: payload kind / command -> handler.
+_BUTTONS = {
+    "intake": Conversation._intake_button,
+    "choose": Conversation._choose_button,
+    "handoff": Conversation._handoff_button_pressed,
+    "ask_instead": Conversation._ask_instead_button,
+    "rate": Conversation._rate_button,
+}
+_COMMANDS = {
+    "/start": Conversation._start_command,
+    "/help": Conversation._help_command,
+    "/report": Conversation._report_command,
+    "/my": Conversation._my_command,
+    "/cancel": Conversation._cancel_command,
+}
 
 
 def _sanitised(incoming: Incoming) -> Incoming:

@@ -1,26 +1,38 @@
 """Intake (智能采集): collect what a worker needs, confirm it, file the ticket.
 
 Only what is missing is asked for: a first message like
-"景村里3号楼2单元暖气不热" already gives the place and the category. The state
-of an unfinished report lives in the dialogue state, so it survives restarts.
+"景村里3号楼2单元暖气不热，电话139…，晚上联系我" already gives the place, the
+phone, the time and the category. An answer is checked against the slot it
+answers (a place must look like a place, a phone must parse); a correction in
+words changes the slot it names at any step. What a message *is* (a question, a
+cancel, a status question) is decided by the conversation before it gets here
+(core/conversation.py). The unfinished report is an IntakeDraft in the dialogue
+state, so it survives restarts.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
-from typing import Any
 
+from bot.core.dialogue import IntakeDraft
 from bot.core.messages import Button, Incoming, Reply
 from bot.core.ports import Categorizer, Places, TicketDesk, TicketDraft
 from bot.core.privacy import find_phone, mask
+from bot.core.reading import Correction, clauses, contact_time, looks_like_place
 
 ASK_PLACE = "请告诉我具体位置（小区/楼号/单元/门牌号），也可以直接发送定位。"
 ASK_PHONE = "请留一个联系电话，方便网格员联系您（只有负责的工作人员能看到）。"
 ASK_TIME = "什么时间方便联系您？"
 ASK_WHAT = "请简单说说遇到了什么问题？"
-_TIME = re.compile(r"随时|全天|上午|下午|中午|晚上|傍晚|白天|周末|工作日|\d{1,2}[点:：]\d{0,2}|早上|下班后|都可以|都行")
-_PHONE_HINT = re.compile(r"\d{7,}")
+NOT_A_PLACE = "没太看懂这个位置。请告诉我小区和楼号，例如“景村里3号楼2单元”，也可以直接发送定位。"
+BAD_PHONE = ("这个号码好像不对，请输入11位手机号或带区号的固定电话，例如 13812345678 或 022-28001234。"
+             "不方便留电话的话，回复“不留电话”也可以。")
+WHY_PHONE = ("留电话是为了让负责的网格员上门前或处理时能直接联系您、核实情况；号码只有负责的工作人员能看到，"
+             "不会公开。不方便的话也可以不留，网格员会通过这个对话回复您。")
+NO_PHONE_OK = "好的，不留电话也可以。网格员会通过这个对话回复您，处理进度也会在这里通知您。"
+LANDLINE_OK = "固定电话也可以，请带上区号，例如 022-28001234。"
+USE_BUTTONS = "请确认下面的内容：没问题就点“确认提交”，要改哪一项直接告诉我（例如“电话改成139…”），或点“修改”“取消”。"
+NO_PHONE_BUTTON = Button("不留电话", "intake:no_phone")
 
 TIME_BUTTONS = [Button("随时都可以", "intake:time:随时"), Button("工作日白天", "intake:time:工作日白天"),
                 Button("晚上", "intake:time:晚上")]
@@ -29,6 +41,8 @@ CONFIRM_BUTTONS = [Button("确认提交", "intake:confirm"), Button("修改", "i
 CHANGE_BUTTONS = [Button("问题描述", "intake:edit:description"), Button("位置", "intake:edit:place"),
                   Button("电话", "intake:edit:phone"), Button("联系时间", "intake:edit:contact_time")]
 SLOT_NAMES = {"description": "问题", "place": "位置", "phone": "电话", "contact_time": "联系时间"}
+_PROMPTS = {"description": ASK_WHAT, "place": ASK_PLACE, "phone": ASK_PHONE, "contact_time": ASK_TIME}
+_CONFIRM_WORDS = ("确认", "提交", "没问题", "对的", "对", "是的", "是", "好的", "好", "可以", "行", "ok", "OK", "嗯", "确定")
 
 
 class Intake:
@@ -37,165 +51,287 @@ class Intake:
         self.places = places
         self.categorizer = categorizer
 
-    def start(self, incoming: Incoming, kind: str = "request") -> tuple[dict[str, Any], list[Reply]]:
+    def start(self, incoming: Incoming, kind: str = "request") -> tuple[IntakeDraft, list[Reply]]:
         """Begin a report from the resident's first message."""
-        intake: dict[str, Any] = {"kind": kind, "description": "", "category": "", "sla_class": "general",
-                                  "place": "", "building_id": None, "grid_id": None, "community": "", "phone": "",
-                                  "contact_time": "", "photos": [], "lat": None, "lon": None, "asking": None}
+        draft = IntakeDraft(kind=kind)
         if incoming.text and not incoming.text.startswith("/"):
-            self._absorb_text(intake, incoming.text, first=True)
-        self._absorb_attachments(intake, incoming)
+            self._absorb_text(draft, incoming.text, first=True)
+        self._absorb_attachments(draft, incoming)
         if kind == "emergency":
-            intake["sla_class"] = "emergency"
-        return intake, self._next(intake, incoming)
+            draft.sla_class = "emergency"
+        return draft, self._next(draft, incoming)
 
-    def step(self, intake: dict[str, Any], incoming: Incoming) -> tuple[dict[str, Any] | None, list[Reply]]:
-        """Take the resident's next message; return the new intake state (None when finished)."""
+    def step(self, draft: IntakeDraft, incoming: Incoming) -> tuple[IntakeDraft | None, list[Reply]]:
+        """Take the resident's next message as an answer to what was asked; None once finished."""
         if incoming.button:
-            return self._button(intake, incoming)
-        self._absorb_attachments(intake, incoming)
-        asking = intake.get("asking")
-        text = incoming.text.strip()
+            return self._button(draft, incoming)
+        self._absorb_attachments(draft, incoming)
+        text = (incoming.text or "").strip()
         if text:
-            if asking == "description":
-                intake["description"] = text
-                self._categorize(intake)
-            elif asking == "place":
-                self._set_place(intake, text)
-            elif asking == "phone":
+            problem = self._answer_slot(draft, text)
+            if problem:
+                return draft, [problem]
+        replies = self._next(draft, incoming)
+        return (None if draft.filed else draft), replies
+
+    def accepts(self, draft: IntakeDraft, text: str) -> bool:
+        """Whether the message reads as an answer to the slot being asked (else it is something else)."""
+        text = text.strip()
+        match draft.asking:
+            case "place":
+                return self.places.resolve(text) is not None or looks_like_place(text) or bool(find_phone(text))
+            case "phone":
+                return bool(find_phone(text)) or any(ch.isdigit() for ch in text)
+            case "contact_time":
+                return bool(contact_time(text, asked=True)) or bool(find_phone(text))
+            case "confirm":
+                return text.rstrip("。！!~～ ") in _CONFIRM_WORDS
+            case _:
+                return True
+
+    def reprompt(self, draft: IntakeDraft) -> Reply:
+        """The question the report is waiting on, asked again after an interruption."""
+        if draft.asking == "confirm":
+            return Reply("刚才的登记还没提交。\n" + self.summary(draft), buttons=CONFIRM_BUTTONS, intent=draft.kind)
+        if draft.asking == "change":
+            return Reply("刚才的登记还没提交。想修改哪一项？", buttons=CHANGE_BUTTONS, intent=draft.kind)
+        prompt = _PROMPTS.get(draft.asking or "", ASK_WHAT)
+        buttons = TIME_BUTTONS if draft.asking == "contact_time" else [NO_PHONE_BUTTON] if draft.asking == "phone" else []
+        return Reply(f"刚才的登记还没提交。{prompt}", buttons=buttons, intent=draft.kind)
+
+    def correct(self, draft: IntakeDraft, correction: Correction, incoming: Incoming) -> list[Reply]:
+        """Change the slot a correction in words names ("电话写错了，是137…"), then go on where the report was."""
+        value = correction.value
+        slot = correction.slot
+        if slot is None:  # "不对，是5号楼" / "不对，139…": the new value tells which slot it is
+            slot = "phone" if find_phone(value) else "place" if self._place_of(value) or looks_like_place(value) \
+                else draft.asking if draft.asking in _PROMPTS else None
+        if slot == "phone":
+            phone = find_phone(value)
+            if not phone:
+                draft.phone, draft.no_phone, draft.asking = "", False, "phone"
+                return [Reply("好的，请告诉我正确的电话号码。", buttons=[NO_PHONE_BUTTON], intent=draft.kind)]
+            draft.phone, draft.no_phone = phone, False
+        elif slot == "place":
+            if not (self._place_of(value) or looks_like_place(value)):
+                draft.place, draft.building_id, draft.grid_id, draft.community = "", None, None, ""
+                draft.asking = "place"
+                return [Reply("好的，请告诉我正确的位置（小区/楼号/单元）。", intent=draft.kind)]
+            self._set_place(draft, value)
+        elif slot == "description":
+            if not correction.given or len(value) < 3:
+                draft.description, draft.problems, draft.asking = "", [], "description"
+                return [Reply("好的，请重新说说遇到了什么问题。", intent=draft.kind)]
+            self._describe(draft, value)
+        elif slot == "contact_time":
+            found = contact_time(value, asked=True)
+            if not found:
+                draft.contact_time, draft.asking = "", "contact_time"
+                return [Reply(ASK_TIME, buttons=TIME_BUTTONS, intent=draft.kind)]
+            draft.contact_time = found
+        else:
+            return [Reply("想改哪一项？", buttons=CHANGE_BUTTONS, intent=draft.kind)]
+        note = Reply(f"已更正{SLOT_NAMES[slot]}。", intent=draft.kind)
+        return [note, *self._next(draft, incoming)]
+
+    def decline_phone(self, draft: IntakeDraft, incoming: Incoming) -> list[Reply]:
+        draft.phone, draft.no_phone = "", True
+        if draft.asking == "phone":
+            draft.asking = None
+        return [Reply(NO_PHONE_OK, intent=draft.kind), *self._next(draft, incoming)]
+
+    def explain_phone(self, draft: IntakeDraft, landline: bool = False) -> list[Reply]:
+        text = LANDLINE_OK if landline else WHY_PHONE
+        buttons = [NO_PHONE_BUTTON] if draft.asking == "phone" else []
+        return [Reply(text, buttons=buttons, intent=draft.kind)]
+
+    # -- slots -----------------------------------------------------------------------
+    def _answer_slot(self, draft: IntakeDraft, text: str) -> Reply | None:
+        """Use the message for the slot asked; a Reply when it does not fit that slot."""
+        match draft.asking:
+            case "description":
+                self._describe(draft, text)
+            case "place":
+                if self._place_of(text) is None and not looks_like_place(text):
+                    self._absorb_text(draft, text)
+                    return None if draft.place else Reply(NOT_A_PLACE, intent=draft.kind)
+                self._set_place(draft, text)
+                self._absorb_text(draft, text)
+            case "phone":
                 phone = find_phone(text)
                 if not phone:
-                    return intake, [Reply("这个号码好像不对，请输入11位手机号或带区号的固定电话，例如 13812345678 或 022-28001234。",
-                                          intent="request")]
-                intake["phone"] = phone
-            elif asking == "contact_time":
-                intake["contact_time"] = text[:40]
-            elif asking == "confirm":
-                return intake, [Reply("请点击下面的按钮确认、修改或取消。", buttons=CONFIRM_BUTTONS, intent="request")]
-            else:
-                self._absorb_text(intake, text)
-        replies = self._next(intake, incoming)
-        return (None if intake.get("filed") else intake), replies
+                    return Reply(BAD_PHONE, buttons=[NO_PHONE_BUTTON], intent=draft.kind)
+                draft.phone, draft.no_phone = phone, False
+                self._absorb_text(draft, text)
+            case "contact_time":
+                draft.contact_time = contact_time(text, asked=True) or text[:40]
+            case "confirm":
+                return Reply(USE_BUTTONS, buttons=CONFIRM_BUTTONS, intent=draft.kind)
+            case _:
+                self._absorb_text(draft, text)
+        return None
 
-    def _button(self, intake, incoming):
+    def _absorb_text(self, draft: IntakeDraft, text: str, first: bool = False) -> None:
+        """Fill every empty slot the message gives, whatever was asked."""
+        if not draft.description:
+            self._describe(draft, text.strip()[:1000])
+        if not draft.place:
+            match = self._place_of(text)
+            if match:
+                draft.place, draft.building_id, draft.grid_id, draft.community = \
+                    match.text, match.building_id, match.grid_id, match.community
+        if not draft.phone:
+            phone = find_phone(text) or ""
+            if phone:
+                draft.phone, draft.no_phone = phone, False
+        if not draft.contact_time:
+            draft.contact_time = contact_time(text, asked=False)
+
+    def _absorb_attachments(self, draft: IntakeDraft, incoming: Incoming) -> None:
+        for photo in incoming.photos:
+            if photo not in draft.photos and len(draft.photos) < 9:
+                draft.photos.append(photo)
+        if incoming.location is not None and not draft.building_id:
+            draft.lat, draft.lon = incoming.location.latitude, incoming.location.longitude
+            match = self.places.resolve_location(incoming.location.latitude, incoming.location.longitude)
+            if match:
+                draft.place, draft.building_id, draft.grid_id, draft.community = \
+                    match.text, match.building_id, match.grid_id, match.community
+            elif not draft.place:
+                draft.place = incoming.location.label or \
+                    f"定位 {incoming.location.latitude:.5f},{incoming.location.longitude:.5f}"
+
+    def _place_of(self, text: str):
+        return self.places.resolve(text)
+
+    def _set_place(self, draft: IntakeDraft, text: str) -> None:
+        match = self._place_of(text)
+        if match:
+            draft.place, draft.building_id, draft.grid_id, draft.community = \
+                match.text, match.building_id, match.grid_id, match.community
+        else:
+            draft.place, draft.building_id, draft.grid_id, draft.community = text[:100], None, None, ""
+
+    def _describe(self, draft: IntakeDraft, text: str) -> None:
+        """The problem in the resident's words; two distinct problems in one message are listed apart."""
+        draft.description = text[:1000]
+        if draft.kind == "emergency":
+            draft.problems = []
+            return
+        match = self.categorizer.classify(text)
+        draft.category, draft.sla_class = match.name, match.sla_class
+        draft.problems = self._problems(text)
+
+    def _problems(self, text: str) -> list[str]:
+        """The clauses that name problems of different categories ("暖气不热，楼道里还堆了纸箱"); [] for one problem."""
+        found: dict[str, str] = {}
+        for clause in clauses(text):
+            if self._place_of(clause) is not None and len(clause) <= 12:
+                continue  # "景村里2号楼" alone is where, not what
+            match = self.categorizer.classify(clause)
+            if match.confidence >= 0.5 and match.name not in found and match.name != "其他":
+                found[match.name] = clause
+        return list(found.values()) if len(found) >= 2 else []
+
+    # -- buttons -----------------------------------------------------------------------
+    def _button(self, draft: IntakeDraft, incoming: Incoming):
         payload = incoming.button or ""
         if payload == "intake:cancel":
             return None, [Reply("已取消，本次没有提交。需要时随时再找我。", intent="request")]
         if payload == "intake:change":
-            intake["asking"] = "change"
-            return intake, [Reply("想修改哪一项？", buttons=CHANGE_BUTTONS, intent="request")]
+            draft.asking = "change"
+            return draft, [Reply("想修改哪一项？", buttons=CHANGE_BUTTONS, intent="request")]
+        if payload == "intake:no_phone":
+            return draft, self.decline_phone(draft, incoming)
         if payload.startswith("intake:edit:"):
             slot = payload.removeprefix("intake:edit:")
             if slot in SLOT_NAMES:
-                intake[slot] = ""
-                intake["asking"] = slot
-                prompt = {"description": ASK_WHAT, "place": ASK_PLACE, "phone": ASK_PHONE, "contact_time": ASK_TIME}[slot]
-                return intake, [Reply(prompt, buttons=TIME_BUTTONS if slot == "contact_time" else [], intent="request")]
+                setattr(draft, slot, "")
+                if slot == "phone":
+                    draft.no_phone = False
+                if slot == "description":
+                    draft.problems = []
+                draft.asking = slot
+                buttons = TIME_BUTTONS if slot == "contact_time" else [NO_PHONE_BUTTON] if slot == "phone" else []
+                return draft, [Reply(_PROMPTS[slot], buttons=buttons, intent="request")]
         if payload.startswith("intake:time:"):
-            intake["contact_time"] = payload.removeprefix("intake:time:")
-            replies = self._next(intake, incoming)
-            return (None if intake.get("filed") else intake), replies
-        if payload == "intake:confirm" and intake.get("asking") == "confirm":
-            return None, self._file(intake, incoming)
-        return intake, self._next(intake, incoming)
+            draft.contact_time = payload.removeprefix("intake:time:")
+            replies = self._next(draft, incoming)
+            return (None if draft.filed else draft), replies
+        if payload == "intake:confirm" and draft.asking == "confirm":
+            return None, self._file(draft, incoming)
+        return draft, self._next(draft, incoming)
 
-    def _absorb_text(self, intake, text: str, first: bool = False) -> None:
-        if not intake["description"]:
-            intake["description"] = text.strip()[:1000]
-            self._categorize(intake)
-        if not intake["place"]:
-            match = self.places.resolve(text)
-            if match:
-                intake.update(place=match.text, building_id=match.building_id, grid_id=match.grid_id,
-                              community=match.community)
-        if not intake["phone"]:
-            intake["phone"] = find_phone(text) or ""
-        if not intake["contact_time"] and not first:
-            found = _TIME.search(text)
-            if found:
-                intake["contact_time"] = found.group(0)
+    def confirm(self, draft: IntakeDraft, incoming: Incoming) -> list[Reply]:
+        """The resident confirms the summary in words ("对，提交吧")."""
+        return self._file(draft, incoming)
 
-    def _absorb_attachments(self, intake, incoming: Incoming) -> None:
-        for photo in incoming.photos:
-            if photo not in intake["photos"] and len(intake["photos"]) < 9:
-                intake["photos"].append(photo)
-        if incoming.location is not None and not intake["building_id"]:
-            intake["lat"], intake["lon"] = incoming.location.latitude, incoming.location.longitude
-            match = self.places.resolve_location(incoming.location.latitude, incoming.location.longitude)
-            if match:
-                intake.update(place=match.text, building_id=match.building_id, grid_id=match.grid_id,
-                              community=match.community)
-            elif not intake["place"]:
-                intake["place"] = incoming.location.label or f"定位 {incoming.location.latitude:.5f},{incoming.location.longitude:.5f}"
-
-    def _set_place(self, intake, text: str) -> None:
-        match = self.places.resolve(text)
-        if match:
-            intake.update(place=match.text, building_id=match.building_id, grid_id=match.grid_id,
-                              community=match.community)
-        else:
-            intake.update(place=text[:100], building_id=None, grid_id=None, community="")
-
-    def _categorize(self, intake) -> None:
-        if intake["kind"] == "emergency":
-            return
-        match = self.categorizer.classify(intake["description"])
-        intake["category"], intake["sla_class"] = match.name, match.sla_class
-
-    def _next(self, intake, incoming: Incoming) -> list[Reply]:
+    # -- the next question ----------------------------------------------------------
+    def _next(self, draft: IntakeDraft, incoming: Incoming) -> list[Reply]:
         """Ask for the first missing piece, or show the summary for confirmation."""
-        emergency = intake["kind"] == "emergency"
-        if not intake["description"]:
-            intake["asking"] = "description"
-            return [Reply(ASK_WHAT, intent=intake["kind"])]
-        if not intake["place"]:
-            intake["asking"] = "place"
-            return [Reply(ASK_PLACE, intent=intake["kind"])]
-        if not intake["phone"]:
-            intake["asking"] = "phone"
-            return [Reply(ASK_PHONE, intent=intake["kind"])]
-        if emergency:  # no confirmation round-trip when every minute counts
-            intake["asking"] = None
-            return self._file(intake, incoming)
-        if not intake["contact_time"]:
-            intake["asking"] = "contact_time"
-            return [Reply(ASK_TIME, buttons=TIME_BUTTONS, intent=intake["kind"])]
-        intake["asking"] = "confirm"
-        return [Reply(self.summary(intake), buttons=CONFIRM_BUTTONS, intent=intake["kind"])]
+        if not draft.description:
+            draft.asking = "description"
+            return [Reply(ASK_WHAT, intent=draft.kind)]
+        if not draft.place:
+            draft.asking = "place"
+            return [Reply(ASK_PLACE, intent=draft.kind)]
+        if not draft.has_contact():
+            draft.asking = "phone"
+            return [Reply(ASK_PHONE, buttons=[NO_PHONE_BUTTON], intent=draft.kind)]
+        if draft.kind == "emergency":  # no confirmation round-trip when every minute counts
+            draft.asking = None
+            return self._file(draft, incoming)
+        if not draft.contact_time and not draft.no_phone:
+            draft.asking = "contact_time"
+            return [Reply(ASK_TIME, buttons=TIME_BUTTONS, intent=draft.kind)]
+        draft.asking = "confirm"
+        return [Reply(self.summary(draft), buttons=CONFIRM_BUTTONS, intent=draft.kind)]
 
     @staticmethod
-    def summary(intake) -> str:
+    def summary(draft: IntakeDraft) -> str:
         lines = ["请确认要提交的内容："]
-        if intake.get("category"):
-            lines.append(f"类别：{intake['category']}")
-        lines.append(f"问题：{intake['description'][:200]}")
-        lines.append(f"位置：{intake['place']}")
-        lines.append(f"电话：{intake['phone']}")  # the resident's own number, shown back to them only
-        lines.append(f"联系时间：{intake['contact_time']}")
-        if intake["photos"]:
-            lines.append(f"照片：{len(intake['photos'])} 张")
+        if draft.category:
+            lines.append(f"类别：{draft.category}")
+        if draft.problems:
+            lines.append(f"问题（{len(draft.problems)}件，登记在同一张工单里，网格员会逐件处理）：")
+            lines += [f"  {i}. {p[:100]}" for i, p in enumerate(draft.problems, 1)]
+            lines.append(f"原话：{draft.description[:200]}")
+        else:
+            lines.append(f"问题：{draft.description[:200]}")
+        lines.append(f"位置：{draft.place}")
+        # the resident's own number, shown back to them only
+        lines.append(f"电话：{draft.phone}" if draft.phone else "电话：不留（网格员通过这个对话回复您）")
+        if draft.contact_time:
+            lines.append(f"联系时间：{draft.contact_time}")
+        if draft.photos:
+            lines.append(f"照片：{len(draft.photos)} 张")
         return "\n".join(lines)
 
-    def _file(self, intake, incoming: Incoming) -> list[Reply]:
-        draft = TicketDraft(
-            channel=incoming.channel, user_id=incoming.user_id, description=intake["description"],
-            category=intake["category"] or ("紧急情况" if intake["kind"] == "emergency" else "其他"),
-            sla_class=intake["sla_class"], place=intake["place"], building_id=intake["building_id"],
-            grid_id=intake["grid_id"], community=intake.get("community") or "", phone=intake["phone"], contact_time=intake["contact_time"],
-            photos=list(intake["photos"]), latitude=intake["lat"], longitude=intake["lon"],
-            urgent=intake["kind"] == "emergency", kind=intake["kind"],
+    def _file(self, draft: IntakeDraft, incoming: Incoming) -> list[Reply]:
+        description = draft.description
+        if draft.problems:
+            description = "；".join(f"{i}. {p}" for i, p in enumerate(draft.problems, 1)) + f"（原话：{draft.description}）"
+        if draft.no_phone:
+            description += "（居民未留电话，请通过原渠道回复）"
+        ticket = TicketDraft(
+            channel=incoming.channel, user_id=incoming.user_id, description=description[:2000],
+            category=draft.category or ("紧急情况" if draft.kind == "emergency" else "其他"),
+            sla_class=draft.sla_class, place=draft.place, building_id=draft.building_id,
+            grid_id=draft.grid_id, community=draft.community or "", phone=draft.phone,
+            contact_time=draft.contact_time, photos=list(draft.photos), latitude=draft.lat, longitude=draft.lon,
+            urgent=draft.kind == "emergency", kind=draft.kind,
         )
-        info = self.desk.file(draft)
-        intake["filed"] = info.id
+        info = self.desk.file(ticket)
+        draft.filed = info.id
         if info.linked:
             text = (f"您之前已经反映过这个问题（工单 {info.id}，当前状态：{info.status_label or info.status}），"
                     "这次的补充已经记到同一张工单里，不会重复派单。")
-        elif intake["kind"] == "emergency":
+        elif draft.kind == "emergency":
             text = f"已生成紧急工单 {info.id}，已立即通知网格员和社区负责人。请保持电话畅通。"
         else:
             text = (f"已提交，工单号 {info.id}。我们会派给负责的网格员，并按时限联系您；"
                     "发送 /my 可以随时查看进度。")
-        return [Reply(text, intent=intake["kind"], ticket_id=info.id)]
+        return [Reply(text, intent=draft.kind, ticket_id=info.id)]
 
 
 def describe_draft(draft: TicketDraft) -> str:

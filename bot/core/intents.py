@@ -21,6 +21,7 @@ GREETING = "greeting"
 THANKS = "thanks"
 COMMAND = "command"
 UNSURE = "unsure"
+ABOUT = "about"  # a question about the bot itself ("你是机器人吗")
 
 _EMERGENCY = re.compile(
     r"(煤气|燃气|天然气|液化气).{0,6}(味|泄漏|漏气|泄露|漏了)|闻到.{0,4}(煤气|燃气|天然气)|"
@@ -39,6 +40,8 @@ _FOLLOWUP = re.compile(
     r"(工单|报修|诉求).{0,6}(进度|怎么样|到哪|处理了|有人管)|(修了吗|修好了没|处理了吗|有人来吗|怎么还没(人)?(来|修|处理))"
 )
 _GREETING = re.compile(r"^(你好|您好|在吗|在不在|hi|hello|嗨|哈喽|早上好|下午好|晚上好|喂)[呀啊吗！!。.~～\s]*$", re.I)
+_ABOUT = re.compile(r"^(请问)?(你|您)(是|到底是)(谁|啥|什么|哪位|机器人|真人|人工|ai|AI|智能|客服|人还是)|"
+                    r"(你|您)是(不是)?(真人|机器人|人工|ai|AI)|(你|您)叫(什么|啥)|^(是)?(真人|机器人|人工)(吗|还是)")
 _THANKS = re.compile(r"^(谢谢|多谢|感谢|辛苦了|好的谢谢|好的|好|ok|OK|收到|明白了|知道了)[你您啦了呀啊！!。.~～\s]*$")
 _TICKET_NO = re.compile(r"\bT\d{6,}\b|工单号|编号")
 
@@ -69,6 +72,8 @@ class IntentClassifier:
             return IntentResult(EMERGENCY, 0.95)
         if _GREETING.match(stripped):
             return IntentResult(GREETING, 0.95)
+        if _ABOUT.search(stripped) and len(stripped) <= 20:
+            return IntentResult(ABOUT, 0.9)
         if _THANKS.match(stripped):
             return IntentResult(THANKS, 0.95)
         if _FOLLOWUP.search(stripped) or (_TICKET_NO.search(stripped) and len(stripped) < 40):

@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from bot.core.ports import Hit
+from bot.retrieval.answerable import AnswerabilityParams, TopicSimilarity, head_of, items, named, topic_score
 from bot.retrieval.embeddings import Embedder
 from bot.retrieval.index import KnowledgeIndex, Snapshot
-from bot.retrieval.tokenize import tokenize
+from bot.retrieval.tokenize import simplified, tokenize, words
 
 CANDIDATES = 50
 DENSE_ONLY_BELOW = 0.6
@@ -51,6 +52,7 @@ class RetrievalParams:
     min_relevance: float = 0.5
     mode: str = "hybrid"  # hybrid | bm25 | dense (the last two for measurement)
     dense_weight: float | None = None  # fixed weight instead of the adaptive one (for measurement)
+    answerability: AnswerabilityParams | None = None  # None: relevance alone decides (for measurement)
 
 
 @dataclass(frozen=True)
@@ -70,21 +72,55 @@ class HybridRetriever:
         self.embedder = embedder
         self.params = params or RetrievalParams()
         self.top_k = top_k
+        self.topics = TopicSimilarity(self._embed_heads)
+
+    def _embed_heads(self, heads: list[str]) -> np.ndarray:
+        return self.embedder.embed(heads)
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
-        """Return relevant passages, best first; empty when the query is not covered."""
+        """Return passages that answer the query, best first; empty when the query is not covered."""
         snap = self.index.snapshot()
         if snap is None or not snap.entries or not query.strip():
             return []
-        scored = self.score(query, snap, k or self.top_k)
-        return [self._hit(snap, s) for s in scored if s.relevance >= self.params.min_relevance]
+        query = simplified(query)
+        qvec = self._query_vector(query)
+        scored = [s for s in self.score(query, snap, k or self.top_k, qvec)
+                  if s.relevance >= self.params.min_relevance]
+        if self.params.answerability is not None and scored:
+            scored = self.answerable(query, qvec, snap, scored)
+        return [self._hit(snap, s) for s in scored]
 
-    def score(self, query: str, snap: Snapshot, k: int) -> list[Scored]:
+    def answerable(self, query: str, qvec: np.ndarray | None, snap: Snapshot, scored: list[Scored]) -> list[Scored]:
+        """The passages that answer the question, not merely sit near it (see retrieval/answerable.py)."""
+        params = self.params.answerability
+        named_items = items(words(query)) if params.check_items else []
+        heads = [head_of(snap.entries[s.row]["title"], snap.entries[s.row]["section"]) for s in scored]
+        if qvec is None:  # bm25-only measurement: no vectors to compare titles with
+            cosines = np.ones(len(scored), dtype=np.float32)
+        else:
+            cosines = self.topics.cosines(qvec, heads)
+        kept = []
+        for s, head, cosine in zip(scored, heads, cosines):
+            entry = snap.entries[s.row]
+            text = f"{head} {entry['text']}"
+            if any(not named(item, text) for item in named_items):
+                continue  # the question asks about a thing this passage never names
+            if topic_score(cosine, s.match, params) < params.min_topic:
+                continue  # near the question's words, about something else
+            kept.append(s)
+        return kept
+
+    def _query_vector(self, query: str) -> np.ndarray | None:
+        if self.params.mode == "bm25":
+            return None
+        return self.embedder.embed([query])[0]
+
+    def score(self, query: str, snap: Snapshot, k: int, qvec: np.ndarray | None = None) -> list[Scored]:
         """Top-k passages with every signal, before the relevance threshold."""
         tokens = tokenize(query)
         bm25 = snap.bm25.scores(tokens)
         mass = snap.bm25.query_mass(tokens) or 1.0
-        dense = self._dense(query, snap)
+        dense = self._dense(query, snap, qvec)
         match self.params.mode:
             case "bm25":
                 fused = bm25
@@ -105,10 +141,11 @@ class HybridRetriever:
             out.append(Scored(row, float(fused[row]), float(bm25[row]), d, m, relevance(d, m, snap.dense_floor)))
         return out
 
-    def _dense(self, query: str, snap: Snapshot) -> np.ndarray:
+    def _dense(self, query: str, snap: Snapshot, qvec: np.ndarray | None = None) -> np.ndarray:
         if self.params.mode == "bm25":
             return np.zeros(len(snap.entries), dtype=np.float32)
-        qvec = self.embedder.embed([query])[0]
+        if qvec is None:
+            qvec = self.embedder.embed([query])[0]
         if snap.vectors is not None:
             return snap.vectors @ qvec
         # hnsw mode: Chroma's approximate neighbours; the rest count as unrelated (cosine 0)

@@ -40,3 +40,21 @@ def tokenize(text: str) -> list[str]:
         if token and token not in STOPWORDS and _WORD.search(token):
             tokens.append(token)
     return tokens
+
+
+def words(text: str) -> list[str]:
+    """jieba's precise cut (no overlapping sub-words): the words of a phrase in order."""
+    return _load().lcut(text)
+
+
+_t2s = None
+
+
+def simplified(text: str) -> str:
+    """Traditional characters as simplified ones (租房補貼 -> 租房补贴): the documents are written in simplified."""
+    global _t2s
+    if _t2s is None:
+        from opencc_purepy import OpenCC
+
+        _t2s = OpenCC("t2s")
+    return _t2s.convert(text)

@@ -123,7 +123,7 @@ class StaffChat:
                 return self._show(actor, parts[1]) if len(parts) > 1 else [Reply("用法：/ticket 工单号", intent="staff")]
             if button.startswith("t:"):
                 return self._button(actor, state, button)
-            pending = state.data.get("resolving")
+            pending = state.resolving
             if pending and text and not text.startswith("/"):
                 return self._resolve(actor, state, pending, text)
         except (TransitionError, PermissionDenied, TicketNotFound) as exc:
@@ -176,7 +176,7 @@ class StaffChat:
         if action == "resolve":
             if ticket.status != "accepted":
                 raise TransitionError("请先接单，再办结反馈。")
-            state.data["resolving"] = ticket_id
+            state.resolving = ticket_id
             return [Reply(f"请用一句话说明工单 {ticket_id} 是怎么处理的（会发给居民）：", intent="staff", ticket_id=ticket_id)]
         if action == "handback":
             self.store.transition(ticket_id, "hand_back", actor, note="网格员退回")
@@ -184,6 +184,6 @@ class StaffChat:
         return [Reply("这个按钮已经过期了。", intent="staff")]
 
     def _resolve(self, actor: Actor, state, ticket_id: str, note: str) -> list[Reply]:
-        state.data.pop("resolving", None)
+        state.resolving = None
         self.store.transition(ticket_id, "resolve", actor, note=note[:1000])
         return [Reply(f"已办结反馈 {ticket_id}，已请居民确认评价。", intent="staff", ticket_id=ticket_id)]

@@ -1,0 +1,155 @@
+"""Reading a resident's message for what it is, before using it: a question, a cancel, a correction, a refusal.
+
+Residents do not fill forms. While a report is being taken they ask questions,
+change their mind, correct themselves in words and decline to leave a number.
+These readers are rules over the *form* of a message (question words, the verbs
+of cancelling and correcting, the slot a correction names), not lists of
+sentences; each is tested in tests/unit/test_reading.py.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# -- questions ---------------------------------------------------------------
+_QUESTION_WORDS = re.compile(
+    r"[？?]|(吗|么|嘛|呢|不)[。！!~～\s]*$|怎么|怎样|如何|什么|啥|哪|多少|(?<![好这那十])几[点个天号岁年月次级钱块]|多久|多长|多大|多远|"
+    r"能不能|可不可以|可以不可以|是不是|有没有|有无|是否|能否|为什么|为啥|咋|请问|想问|问一下|问下|问问|咨询|打听"
+)
+# "能不能派人来修" is a request in question form; so is the rhetoric of a complaint ("怎么还没人管").
+_ASKS_FOR_ACTION = re.compile(
+    r"(能不能|可不可以|能否|可否|可以|请|麻烦|快)(你们|社区|物业|网格员|工作人员)?.{0,4}"
+    r"(派人|来人|来看|过来|上门|帮我|帮忙|帮着|修|处理|解决|清理|管一管|管管|协调|疏通|更换|换一下)|"
+    r"(怎么|为什么|为啥|咋)(还|一直|总是|老是)?(没|不)(人)?(来|修|管|处理|解决)|"
+    r"(到底|究竟)(有没有人|管不管|修不修)|(有没有人|有人)管(吗|没|不)"
+)
+
+
+def looks_like_question(text: str) -> bool:
+    """A question by its form: question words or a question mark, and not a request or complaint put as one."""
+    text = text.strip()
+    return bool(_QUESTION_WORDS.search(text)) and not _ASKS_FOR_ACTION.search(text)
+
+
+# -- cancelling in words -----------------------------------------------------
+_CANCEL = re.compile(
+    r"^(那|哦|噢|嗯|好吧|好的|行|那就)?[，,\s]*("
+    r"算了|不用了|不需要了|不用麻烦|不麻烦|别麻烦|不报了|不用报了|别报了|先不报|不反映了|不登记了|先不登记|不提交了|先不提交|"
+    r"不要了|取消|撤销|撤回|没事了|没事儿了|没关系了|不弄了|"
+    r"(已经|刚刚|刚才|现在)?(自己)?(修好|弄好|解决|处理好|好|没事|恢复|通|来电|来水|热|开走|走|停)了"
+    r")"
+)
+
+
+def is_cancel(text: str) -> bool:
+    """The resident calls the report off in words: 算了 / 不用了 / 不报了 / 已经修好了 / 车已经开走了."""
+    text = text.strip()
+    if len(text) > 40:
+        return False
+    if _CANCEL.search(text):
+        return True
+    # "不用了，车已经开走了", "哦已经有人修好了不用了": a problem gone away, said anywhere in a short message
+    return bool(re.search(r"(算了|不用了|不需要了|不报了|不用报了|不提交了|先不提交|取消吧|不用麻烦)", text)) or \
+        bool(re.search(r"已经(有人)?(修好|弄好|解决|处理好|好)了", text) and len(text) <= 20)
+
+
+# -- corrections in words ----------------------------------------------------
+_CORRECTION = re.compile(r"写错|说错|打错|填错|输错|搞错|弄错|记错|错了|不对|更正|改成|改为|改一下|换成|应该是|其实是|是.{0,12}才对")
+_SLOT_WORDS = {
+    "phone": re.compile(r"电话|号码|手机|联系方式"),
+    "place": re.compile(r"地址|位置|地点|门牌|楼号|几号楼|小区|单元|在哪"),
+    "contact_time": re.compile(r"时间|几点|什么时候联系|联系时间"),
+    "description": re.compile(r"问题|情况|描述|事情|内容|说的不是"),
+}
+_NEW_VALUE = re.compile(r"(?:应该是|其实是|改成|改为|换成|更正为|是|为|：|:)\s*(.+)$")
+
+
+@dataclass(frozen=True)
+class Correction:
+    slot: str | None  # which slot the resident names, None when only the new value can tell
+    value: str  # the words after 是 / 改成 …, or the whole message
+    given: bool  # whether the message carries the new value (else the bot must ask for it)
+
+
+def read_correction(text: str) -> Correction | None:
+    """A correction in words ("电话写错了，是137…", "不对，是5号楼", "地址说错了"), or None."""
+    text = text.strip()
+    if not _CORRECTION.search(text):
+        return None
+    slot = next((name for name, words in _SLOT_WORDS.items() if words.search(text)), None)
+    tail, given = text, False
+    for part in re.split(r"[，,。；;！!]", text):
+        found = _NEW_VALUE.search(part)
+        if found and not _CORRECTION.search(found.group(1)):
+            tail, given = found.group(1).strip(), True
+    if not given and re.search(r"\d{7,}", text):
+        given = True  # "电话写错了 13700003333": the number is the value
+    return Correction(slot, tail.strip(" ，,。"), given)
+
+
+# -- the phone: declined or questioned ---------------------------------------
+_NO_PHONE = re.compile(
+    r"没(有)?(手机|电话)|不(想|方便|愿意|能)(留|给|说|透露)|不留|不给(你)?(电话|号码)|能不能不留|可以不留|可不可以不留|能不留|不用留|"
+    r"匿名|不想(让人)?知道|保密"
+)
+_WHY_PHONE = re.compile(r"(为什么|为啥|干嘛|干什么|凭什么|有什么用|做什么).{0,6}(电话|手机|号码)|(电话|手机|号码).{0,6}(干嘛|干什么|做什么|有什么用|安全吗|会不会泄露|给谁|谁能看)")
+_LANDLINE_ONLY = re.compile(r"(只有|就有|只能用)(座机|固话|固定电话|家里电话)")
+
+
+def declines_phone(text: str) -> bool:
+    return bool(_NO_PHONE.search(text)) and not _LANDLINE_ONLY.search(text)
+
+
+def asks_why_phone(text: str) -> bool:
+    return bool(_WHY_PHONE.search(text))
+
+
+def landline_only(text: str) -> bool:
+    return bool(_LANDLINE_ONLY.search(text))
+
+
+# -- places --------------------------------------------------------------------
+_ADDRESS = re.compile(
+    r"\d+\s*(号楼|号院|号|栋|幢|单元|门|层|楼|室|户)|[一二三四五六七八九十]+(号楼|栋|幢|单元|层|楼)|"
+    r"(小区|社区|里|路|街|道|巷|胡同|弄|村|苑|园|庭|府|城|大厦|广场|公寓|花园|家园|新村|底商|楼下|楼上|楼道|门口|对面|旁边|附近|院里|院内|停车场|车库|菜市场|公园)"
+)
+
+
+def looks_like_place(text: str) -> bool:
+    """Whether an answer to "where?" names a place: an address pattern, and not a question about something else."""
+    text = text.strip()
+    return bool(_ADDRESS.search(text)) and len(text) <= 60 and not looks_like_question(text)
+
+
+# -- when to call ----------------------------------------------------------------
+_TIME_WORDS = (r"随时|全天|整天|一天到晚|任何时间|什么时候都|都可以|都行|都方便|早上|早晨|上午|中午|午饭|下午|傍晚|晚上|晚饭|夜里|白天|"
+               r"周末|周[一二三四五六日天]|星期[一二三四五六日天]|礼拜[一二三四五六日天]?|工作日|休息日|节假日|明天|后天|今天|"
+               r"下班|上班|午休|[0-9一二三四五六七八九十两]{1,3}\s*[点:：时]\s*[0-9半一二三四五六七八九十]{0,3}\s*分?")
+_TIME = re.compile(f"({_TIME_WORDS})(以后|之后|以前|之前|后|前|左右|到|至|-|—|~|～|都|也)?")
+_CONTACT_CUE = re.compile(f"({_TIME_WORDS}).{{0,8}}(联系|打电话|来电|打给|找我|在家|有空|方便|有人)|"
+                          f"(联系|打电话|来电|打给|找我).{{0,6}}({_TIME_WORDS})")
+
+
+def contact_time(text: str, asked: bool) -> str:
+    """When the resident can be called, in their own words ("下班以后", "周末都在家", "上午十点前"), or "".
+
+    When the time was not asked for, it must come with a contact cue ("晚上联系我"),
+    so that "半夜吵得睡不着" is not read as a time to call.
+    """
+    text = text.strip()
+    found = _CONTACT_CUE.search(text)
+    if found:
+        return found.group(0)[:40]
+    if asked:
+        time = _TIME.search(text)
+        return "" if time is None else text[:40] if len(text) <= 20 else time.group(0)
+    return ""
+
+
+# -- two problems in one message ---------------------------------------------
+_CLAUSE = re.compile(r"[，,。；;！!]|还有|另外|而且|同时|并且|再就是")
+
+
+def clauses(text: str) -> list[str]:
+    return [c.strip() for c in _CLAUSE.split(text) if len(c.strip()) >= 3]
