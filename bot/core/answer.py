@@ -35,9 +35,34 @@ _PEOPLE = re.compile(r"([0-9])\s*[个口名位]\s*(?=人)")
 
 
 def _numbers(text: str) -> str:
-    """Counts written as words or with a measure word match the documents' digits: 两口人 -> 2人, 三级 -> 3级."""
+    """Counts written as words or with a measure word match the documents' digits: 两口人 -> 2人, 三级 -> 3级;
+    the everyday word for a meal matches the documents' (午饭 -> 午餐)."""
     text = _COUNTED.sub(lambda m: m.group(1).translate(_NUMERALS), text)
-    return _PEOPLE.sub(r"\1", text)
+    return _PEOPLE.sub(r"\1", text).replace("饭", "餐")
+
+
+# Disclaimers and notices that say nothing about the question are never an answer.
+_BOILERPLATE = re.compile(r"本文件为示例|示例内容|供系统演示|不代表正式政策|仅供参考|以正式文件为准|版权所有")
+
+# What kind of fact a question asks for, and how that fact looks in a sentence: a sentence holding a fact
+# of the asked kind weighs half again ("几点开门" -> "17:00"; "补多少" -> "900元").
+_ANSWER_TYPES = [
+    (re.compile(r"几点|什么时[间候]开|开门|关门|营业|上班时间|办公时间|开放时间|几点到几点"),
+     re.compile(r"\d{1,2}[:：]\d{2}|\d{1,2}点|[上下]午|全天")),
+    (re.compile(r"多少钱|补多少|给多少|多少元|多少块|收费|费用|价格|补贴标准|能补|交多少|发多少|金额"),
+     re.compile(r"\d+(\.\d+)?\s*(元|块|万元)|免费|不收")),
+    (re.compile(r"多久|多长时间|几天|多少天|几个工作日|期限|时限|多快"),
+     re.compile(r"\d+\s*(个)?(工作日|天|日|小时|个月|周)|[一二三四五六七八九十]+(个)?(工作日|天|日|小时|个月)")),
+    (re.compile(r"电话|热线|怎么联系|联系方式"), re.compile(r"\d{3,4}-?\d{4}-?\d{3,4}|\d{5,}")),
+    (re.compile(r"在哪|地址|什么地方|哪里办|去哪"), re.compile(r"[路街道里号楼层]|中心|服务站|大厅")),
+]
+
+
+def _answer_type(question: str):
+    for asks, looks in _ANSWER_TYPES:
+        if asks.search(question):
+            return looks
+    return None
 
 
 def bigrams(text: str) -> set[str]:
@@ -76,8 +101,10 @@ def compose(question: str, hits: Sequence[Hit], max_chars: int = 380, passages: 
     if not hits:
         return Answer("", [])
     q = bigrams(question)
+    wanted = _answer_type(question)
     groups = _stitch(list(hits))[:passages]
-    pool = [(rank, _sentences_with_headings(_joined(group))) for rank, group in enumerate(groups)]
+    pool = [(rank, [(s, h) for s, h in _sentences_with_headings(_joined(group)) if not _BOILERPLATE.search(s.text)])
+            for rank, group in enumerate(groups)]
     seen = [(bigrams(s.text) & q, bigrams(h) & q) for _, items in pool for s, h in items]
     n = len(seen) or 1
     df: dict[str, int] = {}
@@ -93,6 +120,8 @@ def compose(question: str, hits: Sequence[Hit], max_chars: int = 380, passages: 
             own, head = bigrams(sentence.text) & q, bigrams(heading) & q
             score = sum(weight[g] for g in own) + 0.5 * sum(weight[g] for g in head - own)
             if _OPENS_A_POINT.match(sentence.text):
+                score *= 1.5
+            if wanted is not None and score > 0 and wanted.search(sentence.text):
                 score *= 1.5
             scores.append(score / math.sqrt(max(1.0, len(sentence.text) / 40)))
         for first in range(len(items)):

@@ -33,6 +33,9 @@ EXPIRED = "这个按钮已经过期了，请重新操作。"
 
 MAX_TEXT = 2000  # longer messages are handled by their beginning; the rest is kept in the ticket text
 _FOLLOW_UP_START = re.compile(r"^(那|那么|那个|它|这个|这|还有|另外|还要|还需要|需要|要|在哪|去哪|哪里|什么时候|多少|怎么|可以|能)")
+# a question about "it" that names no subject: the hours or the price of what was just discussed
+_ELLIPTIC = re.compile(r"(开|营业|上班|办公|关门|开放)到几点|几点(开|关|营业|上班|下班|开放)|(开不开|开门吗|关门吗)|"
+                       r"(要|得)?(多少钱|收费吗|花钱吗|免费吗)$")
 _STATUS_LABELS = {"new": "待派单", "assigned": "已派给网格员", "accepted": "网格员已联系处理中", "resolved": "已处理待您确认",
                   "closed": "已办结", "cancelled": "已取消", "merged": "已合并"}
 
@@ -215,8 +218,9 @@ class Conversation:
                     query = question = rewritten
         try:
             hits = list(self.retriever.search(query))
-            if not hits and not follow_up and state.topic and len(text) <= 12:
-                # a short question that finds nothing alone ("几点开门") is about the last topic
+            if not hits and not follow_up and state.topic and (len(text) <= 12 or
+                                                               (len(text) <= 30 and _ELLIPTIC.search(text))):
+                # a short question that finds nothing alone ("几点开门", "周三晚上开到几点") is about the last topic
                 follow_up = True
                 hits = list(self.retriever.search(f"{text} {state.topic}"))
         except IndexUnavailable:

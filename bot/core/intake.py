@@ -12,6 +12,7 @@ state, so it survives restarts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 
 from bot.core.dialogue import IntakeDraft
@@ -117,7 +118,7 @@ class Intake:
                 draft.place, draft.building_id, draft.grid_id, draft.community = "", None, None, ""
                 draft.asking = "place"
                 return [Reply("好的，请告诉我正确的位置（小区/楼号/单元）。", intent=draft.kind)]
-            self._set_place(draft, value)
+            self._set_place(draft, _with_estate(value, draft.place))
         elif slot == "description":
             if not correction.given or len(value) < 3:
                 draft.description, draft.problems, draft.asking = "", [], "description"
@@ -332,6 +333,14 @@ class Intake:
             text = (f"已提交，工单号 {info.id}。我们会派给负责的网格员，并按时限联系您；"
                     "发送 /my 可以随时查看进度。")
         return [Reply(text, intent=draft.kind, ticket_id=info.id)]
+
+
+def _with_estate(value: str, previous: str) -> str:
+    """"5号楼" corrects the building, not the estate: keep the estate of the place given before (景村里5号楼)."""
+    estate = re.match(r"^[^\d一二三四五六七八九十]+", previous or "")
+    if value[:1].isdigit() and estate and not re.match(r"^[^\d]+", value):
+        return estate.group(0) + value
+    return value
 
 
 def describe_draft(draft: TicketDraft) -> str:

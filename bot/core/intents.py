@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.core.chinese import simplified
+
 QUESTION = "question"
 REQUEST = "request"
 EMERGENCY = "emergency"
@@ -25,7 +27,7 @@ ABOUT = "about"  # a question about the bot itself ("你是机器人吗")
 
 _EMERGENCY = re.compile(
     r"(煤气|燃气|天然气|液化气).{0,6}(味|泄漏|漏气|泄露|漏了)|闻到.{0,4}(煤气|燃气|天然气)|"
-    r"着火|起火|失火|火灾|冒(黑)?烟.{0,4}(了|啦)|烧起来|爆炸|"
+    r"着火|起火|失火|火灾|冒(黑)?烟.{0,4}(了|啦)|冒(火|明火|火星)|火苗|明火|浓烟|烧起来|爆炸|"
     r"(晕倒|昏倒|昏迷|不省人事|没(有)?(了)?呼吸|没气了|心脏病(犯|发)|中风了|摔倒.{0,6}(起不来|不动)|抽搐|大出血)|"
     r"(困|关)在电梯|电梯.{0,4}(困人|被困)|触电|"
     r"(水|屋里|家里|楼道|地下室).{0,4}(淹了|漫了|灌进来)|(跑水|爆管|水管爆).{0,10}(全是水|淹|止不住)|"
@@ -43,6 +45,8 @@ _GREETING = re.compile(r"^(你好|您好|在吗|在不在|hi|hello|嗨|哈喽|�
 _ABOUT = re.compile(r"^(请问)?(你|您)(是|到底是)(谁|啥|什么|哪位|机器人|真人|人工|ai|AI|智能|客服|人还是)|"
                     r"(你|您)是(不是)?(真人|机器人|人工|ai|AI)|(你|您)叫(什么|啥)|^(是)?(真人|机器人|人工)(吗|还是)")
 _THANKS = re.compile(r"^(谢谢|多谢|感谢|辛苦了|好的谢谢|好的|好|ok|OK|收到|明白了|知道了)[你您啦了呀啊！!。.~～\s]*$")
+_THANKS_START = re.compile(r"^(谢谢|多谢|感谢|辛苦(你|您)?了)")
+_QUESTIONISH = re.compile(r"[？?]|吗|怎么|什么|哪|多少|几|能不能|可不可以|有没有|请问|想问|坏|不热|漏|堵|吵")
 _TICKET_NO = re.compile(r"\bT\d{6,}\b|工单号|编号")
 
 
@@ -65,7 +69,7 @@ class IntentClassifier:
         self.unsure_band = unsure_band
 
     def classify(self, text: str) -> IntentResult:
-        stripped = text.strip()
+        stripped = simplified(text.strip())  # the rules and the model read simplified characters
         if stripped.startswith("/"):
             return IntentResult(COMMAND, 1.0)
         if _EMERGENCY.search(stripped):
@@ -74,7 +78,8 @@ class IntentClassifier:
             return IntentResult(GREETING, 0.95)
         if _ABOUT.search(stripped) and len(stripped) <= 20:
             return IntentResult(ABOUT, 0.9)
-        if _THANKS.match(stripped):
+        if _THANKS.match(stripped) or (_THANKS_START.match(stripped) and len(stripped) <= 20
+                                       and not _QUESTIONISH.search(stripped)):
             return IntentResult(THANKS, 0.95)
         if _FOLLOWUP.search(stripped) or (_TICKET_NO.search(stripped) and len(stripped) < 40):
             return IntentResult(FOLLOWUP, 0.9)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.core.chinese import simplified
+
 # -- questions ---------------------------------------------------------------
 _QUESTION_WORDS = re.compile(
     r"[？?]|(吗|么|嘛|呢|不)[。！!~～\s]*$|怎么|怎样|如何|什么|啥|哪|多少|(?<![好这那十])几[点个天号岁年月次级钱块]|多久|多长|多大|多远|"
@@ -28,7 +30,7 @@ _ASKS_FOR_ACTION = re.compile(
 
 def looks_like_question(text: str) -> bool:
     """A question by its form: question words or a question mark, and not a request or complaint put as one."""
-    text = text.strip()
+    text = simplified(text.strip())
     return bool(_QUESTION_WORDS.search(text)) and not _ASKS_FOR_ACTION.search(text)
 
 
@@ -44,7 +46,7 @@ _CANCEL = re.compile(
 
 def is_cancel(text: str) -> bool:
     """The resident calls the report off in words: 算了 / 不用了 / 不报了 / 已经修好了 / 车已经开走了."""
-    text = text.strip()
+    text = simplified(text.strip())
     if len(text) > 40:
         return False
     if _CANCEL.search(text):
@@ -73,13 +75,15 @@ class Correction:
 
 
 def read_correction(text: str) -> Correction | None:
-    """A correction in words ("电话写错了，是137…", "不对，是5号楼", "地址说错了"), or None."""
-    text = text.strip()
+    """A correction in words ("电话写错了，是137…", "不对，是5号楼，不是3号楼", "地址说错了"), or None."""
+    text = simplified(text.strip())
     if not _CORRECTION.search(text):
         return None
     slot = next((name for name, words in _SLOT_WORDS.items() if words.search(text)), None)
     tail, given = text, False
     for part in re.split(r"[，,。；;！!]", text):
+        if re.match(r"\s*(不是|而不是|并不是)", part):
+            continue  # "不是3号楼" names the wrong value, not the new one
         found = _NEW_VALUE.search(part)
         if found and not _CORRECTION.search(found.group(1)):
             tail, given = found.group(1).strip(), True
@@ -98,6 +102,7 @@ _LANDLINE_ONLY = re.compile(r"(只有|就有|只能用)(座机|固话|固定电�
 
 
 def declines_phone(text: str) -> bool:
+    text = simplified(text)
     return bool(_NO_PHONE.search(text)) and not _LANDLINE_ONLY.search(text)
 
 
@@ -127,8 +132,10 @@ _TIME_WORDS = (r"随时|全天|整天|一天到晚|任何时间|什么时候都|
                r"周末|周[一二三四五六日天]|星期[一二三四五六日天]|礼拜[一二三四五六日天]?|工作日|休息日|节假日|明天|后天|今天|"
                r"下班|上班|午休|[0-9一二三四五六七八九十两]{1,3}\s*[点:：时]\s*[0-9半一二三四五六七八九十]{0,3}\s*分?")
 _TIME = re.compile(f"({_TIME_WORDS})(以后|之后|以前|之前|后|前|左右|到|至|-|—|~|～|都|也)?")
-_CONTACT_CUE = re.compile(f"({_TIME_WORDS}).{{0,8}}(联系|打电话|来电|打给|找我|在家|有空|方便|有人)|"
+_CONTACT_CUE = re.compile(f"({_TIME_WORDS}).{{0,8}}(联系|打电话|来电|打给|打我|可以打|能打|找我|在家|有空|方便|有人)|"
                           f"(联系|打电话|来电|打给|找我).{{0,6}}({_TIME_WORDS})")
+# what a clause may hold besides time words and still be only a time to call ("工作日晚上七点以后")
+_TIME_FILLER = re.compile(r"以后|之后|以前|之前|后|前|左右|到|至|都|也|可以|能|行|我|的|在家|有空|方便|联系|打|电话|吧|啊|呢|[\s~～\-—]")
 
 
 def contact_time(text: str, asked: bool) -> str:
@@ -137,10 +144,14 @@ def contact_time(text: str, asked: bool) -> str:
     When the time was not asked for, it must come with a contact cue ("晚上联系我"),
     so that "半夜吵得睡不着" is not read as a time to call.
     """
-    text = text.strip()
+    text = simplified(text.strip())
     found = _CONTACT_CUE.search(text)
     if found:
         return found.group(0)[:40]
+    for clause in _CLAUSE.split(text):  # a clause that is nothing but a time: "…，工作日晚上七点以后"
+        clause = clause.strip()
+        if _TIME.search(clause) and len(_TIME_FILLER.sub("", _TIME.sub("", clause))) <= 1 and len(clause) >= 2:
+            return clause[:40]
     if asked:
         time = _TIME.search(text)
         return "" if time is None else text[:40] if len(text) <= 20 else time.group(0)

@@ -6,6 +6,8 @@ import logging
 import re
 import threading
 
+from bot.core.chinese import simplified  # noqa: F401  (re-exported: retrieval normalises queries with it)
+
 _lock = threading.Lock()
 _jieba = None
 
@@ -46,15 +48,3 @@ def words(text: str) -> list[str]:
     """jieba's precise cut (no overlapping sub-words): the words of a phrase in order."""
     return _load().lcut(text)
 
-
-_t2s = None
-
-
-def simplified(text: str) -> str:
-    """Traditional characters as simplified ones (租房補貼 -> 租房补贴): the documents are written in simplified."""
-    global _t2s
-    if _t2s is None:
-        from opencc_purepy import OpenCC
-
-        _t2s = OpenCC("t2s")
-    return _t2s.convert(text)

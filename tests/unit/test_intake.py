@@ -45,8 +45,8 @@ def test_a_first_message_with_place_and_category_asks_only_for_the_phone(intake)
     state, replies = intake.start(said("景村里3号楼2单元暖气不热，屋里冻死了"))
 
     assert [r.text for r in replies] == [ASK_PHONE]
-    assert (state["category"], state["sla_class"], state["place"]) == ("供暖", "utility", "景村里3号楼2单元")
-    assert state["asking"] == "phone"
+    assert (state.category, state.sla_class, state.place) == ("供暖", "utility", "景村里3号楼2单元")
+    assert state.asking == "phone"
 
 
 def test_a_first_message_without_a_place_asks_for_the_place(intake):
@@ -82,7 +82,7 @@ def test_an_invalid_phone_is_refused_with_a_hint(intake, wrong):
     state, replies = walk(intake, "景村里3号楼2单元暖气不热", wrong)
 
     assert "号码好像不对" in replies[0].text and "13812345678" in replies[0].text
-    assert state["asking"] == "phone" and state["phone"] == ""
+    assert state.asking == "phone" and state.phone == ""
 
 
 @pytest.mark.parametrize("typed, stored", [
@@ -93,7 +93,7 @@ def test_an_invalid_phone_is_refused_with_a_hint(intake, wrong):
 def test_mobile_and_landline_numbers_are_accepted_as_people_type_them(intake, typed, stored):
     state, replies = walk(intake, "景村里3号楼2单元暖气不热", typed)
 
-    assert state["phone"] == stored and replies[0].text == ASK_TIME
+    assert state.phone == stored and replies[0].text == ASK_TIME
 
 
 def test_change_lets_the_resident_fix_the_phone_and_returns_to_the_summary(intake):
@@ -125,13 +125,13 @@ def test_cancel_files_nothing(intake, desk):
     assert state is None and desk.drafts == [] and "已取消" in replies[0].text
 
 
-def test_typing_at_the_summary_asks_for_a_button_and_files_nothing(intake, desk):
+def test_other_words_at_the_summary_say_how_to_confirm_or_change_and_file_nothing(intake, desk):
     state, _ = walk(intake, "景村里3号楼2单元暖气不热", "13812345678", pressed("intake:time:晚上"))
 
     state, replies = intake.step(state, said("好的好的"))
 
-    assert "请点击下面的按钮" in replies[0].text and replies[0].buttons == CONFIRM_BUTTONS
-    assert desk.drafts == [] and state["asking"] == "confirm"
+    assert "确认提交" in replies[0].text and "电话改成" in replies[0].text and replies[0].buttons == CONFIRM_BUTTONS
+    assert desk.drafts == [] and state.asking == "confirm"
 
 
 def test_an_emergency_with_place_and_phone_is_filed_at_once_without_confirmation(intake, desk):
@@ -140,7 +140,7 @@ def test_an_emergency_with_place_and_phone_is_filed_at_once_without_confirmation
     [draft] = desk.drafts
     assert draft.urgent and draft.sla_class == "emergency" and draft.phone == "13812345678"
     assert replies[0].ticket_id and "紧急工单" in replies[0].text
-    assert state["asking"] is None
+    assert state.asking is None
 
 
 def test_an_emergency_without_a_phone_asks_for_it_then_files_without_asking_the_time(intake, desk):
@@ -156,7 +156,7 @@ def test_a_location_without_a_known_grid_is_kept_as_the_place(intake):
 
     state, replies = intake.step(state, said(location=Location(39.1, 117.2, "友谊路与紫金山路交口"), kind="location"))
 
-    assert state["place"] == "友谊路与紫金山路交口" and (state["lat"], state["lon"]) == (39.1, 117.2)
+    assert state.place == "友谊路与紫金山路交口" and (state.lat, state.lon) == (39.1, 117.2)
     assert replies[0].text == ASK_PHONE
 
 
