@@ -227,7 +227,8 @@ class Intake:
         """The clauses that name problems of different categories ("暖气不热，楼道里还堆了纸箱"); [] for one problem."""
         found: dict[str, str] = {}
         for clause in clauses(text):
-            if self._place_of(clause) is not None and len(clause) <= 12:
+            place = self._place_of(clause)
+            if place is not None and len(clause.replace(place.text, "")) < 2:
                 continue  # "景村里2号楼" alone is where, not what
             match = self.categorizer.classify(clause)
             if match.confidence >= 0.5 and match.name not in found and match.name != "其他":

@@ -1,0 +1,191 @@
+"""A report as residents really give one: interrupted, corrected in words, called off, without a phone.
+
+Each message of a report is read for what it is before it is used as the answer
+asked for (core/conversation.py _during_intake); these run on the in-memory fakes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core import texts
+from bot.core.dialogue import DialogueState
+from bot.core.intake import ASK_PHONE, ASK_PLACE, ASK_TIME, NO_PHONE_OK, NOT_A_PLACE, WHY_PHONE
+from bot.core.messages import Incoming
+from tests.fakes import make_conversation
+
+
+@pytest.fixture
+def chat():
+    conversation, fakes = make_conversation()
+
+    def say(text: str):
+        return conversation.handle(Incoming("telegram", "r1", text=text))
+
+    def press(payload: str):
+        return conversation.handle(Incoming("telegram", "r1", button=payload, kind="button"))
+
+    def state() -> DialogueState:
+        return fakes["dialogues"].load("telegram", "r1")
+
+    return say, press, state, fakes
+
+
+def all_text(replies) -> str:
+    return "\n".join(r.text for r in replies)
+
+
+def test_a_question_while_the_place_is_asked_is_answered_and_the_report_goes_on(chat):
+    say, press, state, fakes = chat
+    say("楼道灯坏了一个星期了")
+
+    replies = say("顺便问下，老人家食堂办卡要带什么材料？")
+
+    assert replies[0].citations and "身份证" in replies[0].text
+    assert "刚才的登记还没提交" in replies[-1].text and ASK_PLACE in replies[-1].text
+    assert state().intake.description == "楼道灯坏了一个星期了" and state().intake.place == ""
+    say("景村里2号楼")
+    say("13700001234")
+    press("intake:time:随时")
+    [filed] = press("intake:confirm")
+    assert filed.ticket_id and fakes["desk"].drafts[0].place == "景村里2号楼"
+    assert "食堂" not in fakes["desk"].drafts[0].description
+
+
+def test_words_that_are_no_place_are_not_stored_as_the_place(chat):
+    say, _, state, _ = chat
+    say("厨房水管漏水了")
+
+    replies = say("你是机器人吗")
+
+    assert texts.ABOUT in all_text(replies) and "电话" not in all_text(replies)
+    assert state().intake.place == "" and state().intake.asking == "place"
+    assert say("不知道")[0].text == NOT_A_PLACE
+
+
+@pytest.mark.parametrize("words", ["不用了，车已经开走了", "算了，不报了", "已经修好了"])
+def test_cancelling_in_words_files_nothing_and_the_next_question_is_answered(chat, words):
+    say, _, state, fakes = chat
+    say("楼下乱停车堵住了单元门，请尽快处理")
+
+    replies = say(words)
+
+    assert replies[0].text == texts.REPORT_CANCELLED and state().intake is None
+    answer = say("老人家食堂办卡要带什么材料？")
+    assert answer[0].citations and fakes["desk"].drafts == []
+
+
+def test_a_phone_corrected_in_words_at_the_summary_replaces_the_old_one(chat):
+    say, press, _, fakes = chat
+    say("景村里2号楼暖气不热")
+    say("13700002222")
+    press("intake:time:晚上")
+
+    replies = say("电话写错了，是13700003333")
+
+    assert "已更正电话" in replies[0].text and "13700003333" in replies[-1].text
+    assert "13700002222" not in replies[-1].text
+    press("intake:confirm")
+    assert fakes["desk"].drafts[0].phone == "13700003333"
+
+
+def test_a_building_corrected_in_words_keeps_the_estate(chat):
+    say, press, state, _ = chat
+    say("景村里3号楼楼道堆满了杂物")
+    say("13911112345")
+    press("intake:time:随时")
+
+    say("不对，是5号楼，不是3号楼")
+
+    assert state().intake.place == "景村里5号楼" and state().intake.asking == "confirm"
+
+
+def test_the_problem_corrected_in_words(chat):
+    say, press, state, _ = chat
+    say("景村里3号楼暖气不热，电话13911112345，晚上联系我")
+
+    say("问题说错了，是厨房漏水")
+
+    assert state().intake.description == "厨房漏水" and state().intake.category == "供水"
+
+
+def test_a_resident_without_a_phone_may_report_and_the_ticket_says_so(chat):
+    say, press, state, fakes = chat
+    say("景村里2号楼门口的井盖松了，麻烦尽快修一下")
+
+    replies = say("没有手机，能不留电话吗")
+
+    assert replies[0].text == NO_PHONE_OK and "好像不对" not in all_text(replies)
+    assert any(b.payload == "intake:confirm" for b in replies[-1].buttons)  # no time to call without a phone
+    press("intake:confirm")
+    [draft] = fakes["desk"].drafts
+    assert draft.phone == "" and "未留电话" in draft.description
+
+
+def test_why_a_phone_is_asked_is_explained_with_a_way_to_skip_it(chat):
+    say, press, state, _ = chat
+    say("景村里4号楼电梯坏了")
+
+    [why] = say("为什么要留电话")
+
+    assert why.text == WHY_PHONE and [b.payload for b in why.buttons] == ["intake:no_phone"]
+    press("intake:no_phone")
+    assert state().intake.no_phone and state().intake.asking == "confirm"
+
+
+def test_an_emergency_in_the_middle_of_a_report_gets_the_numbers_at_once(chat):
+    say, _, state, _ = chat
+    say("楼道灯不亮了")
+
+    replies = say("楼下冒烟了好像着火了")
+
+    assert "119" in replies[0].text and state().intake.kind == "emergency"
+
+
+def test_a_status_question_in_the_middle_of_a_report_lists_tickets_and_keeps_the_report(chat):
+    say, _, state, _ = chat
+    say("景村里1号楼下水道堵了")
+
+    replies = say("我之前报的暖气的事有人管了吗")
+
+    assert "好像不对" not in all_text(replies) and ASK_PHONE in replies[-1].text
+    assert state().intake.description == "景村里1号楼下水道堵了"
+
+
+def test_everything_in_one_message_goes_straight_to_the_summary(chat):
+    say, _, state, _ = chat
+
+    [summary] = say("景村里1号楼3单元楼道堆满杂物，电话13600001111，晚上联系我")
+
+    assert [b.payload for b in summary.buttons][0] == "intake:confirm"
+    assert "景村里1号楼3单元" in summary.text and "13600001111" in summary.text and "晚上联系" in summary.text
+
+
+def test_a_time_to_call_in_free_words(chat):
+    say, _, state, _ = chat
+    say("景村里1号楼3单元楼道堆满杂物")
+    assert say("13600001111")[0].text == ASK_TIME
+
+    say("下班以后都在家")
+
+    assert state().intake.contact_time == "下班以后都在家" and state().intake.asking == "confirm"
+
+
+def test_two_problems_in_one_message_are_listed_in_one_ticket(chat):
+    say, press, state, fakes = chat
+    say("景村里2号楼暖气不热，楼道里还堆了很多纸箱")
+    say("13800004444")
+
+    [summary] = press("intake:time:随时")
+
+    assert "问题（2件" in summary.text and "暖气不热" in summary.text and "纸箱" in summary.text
+    press("intake:confirm")
+    assert len(fakes["desk"].drafts) == 1 and "1. " in fakes["desk"].drafts[0].description
+
+
+def test_a_plain_question_is_answered_not_taken_for_a_report(chat):
+    say, _, state, _ = chat
+
+    [reply] = say("老人家食堂能办卡吗？带什么材料")
+
+    assert reply.citations and state().intake is None
