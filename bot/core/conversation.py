@@ -165,6 +165,8 @@ class Conversation:
             state.intake = None  # an emergency outranks the report being typed
             return [Reply(texts.emergency(self.emergency_numbers), intent=EMERGENCY)] + \
                 self._start_intake(incoming, state, EMERGENCY)
+        if draft.asking == "phone" and declines_phone(text) and not find_phone(text):
+            return self.intake.decline_phone(draft, incoming)  # "那算了不留了" gives up the phone, not the report
         if is_cancel(text):
             state.intake = None
             return [Reply(texts.REPORT_CANCELLED, intent=draft.kind)]

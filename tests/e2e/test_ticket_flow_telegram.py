@@ -45,7 +45,7 @@ def service(tmp_path, clock):
         "---\ntitle: 供暖报修指南\ndate: 2025-10-15\n---\n# 供暖报修指南\n供暖期卧室温度不低于18度。\n", "utf-8")
     config = tmp_path / "config.toml"
     config.write_text(
-        '[knowledge]\ndocs_dir = "knowledge"\nindex_dir = "index"\nmin_relevance = 0.0\n'
+        '[knowledge]\ndocs_dir = "knowledge"\nindex_dir = "index"\nmin_relevance = 0.0\nmin_topic = 0.0\n'
         '[embedding]\nbackend = "hashing"\n'
         '[database]\nurl = "sqlite:///bot.db"\n'
         f'[tickets]\norganisation_file = "{ROOT / "district.toml"}"\ncategories_file = "{ROOT / "categories.toml"}"\n',
@@ -169,3 +169,31 @@ async def test_a_resident_cannot_use_staff_commands_or_buttons(service, telegram
                                              and "只对工作人员开放" in c.params["text"]]) == 2)
     assert service.store.get(ticket_id).status == "assigned"
     assert all("13812345678" not in t for t in botapi.texts_to(NEIGHBOUR))
+
+
+async def test_a_report_interrupted_by_a_question_and_corrected_in_words_still_reaches_the_worker(service, telegram):
+    botapi = telegram
+    await _bind(botapi, service, WORKER, "worker", grids=["jingcun-01"])
+    botapi.push_text(RESIDENT, "景村里3号楼2单元暖气不热好几天了")
+    await botapi.wait_for_text(RESIDENT, "联系电话")
+
+    botapi.push_text(RESIDENT, "对了，供暖期卧室温度应该多少度？")
+    answer = await botapi.wait_for_text(RESIDENT, "18度")
+    assert "供暖报修指南" in answer.params["text"]  # answered from the documents, with the source
+    await botapi.wait_for_text(RESIDENT, "刚才的登记还没提交")
+
+    botapi.push_text(RESIDENT, "13812345678")
+    await botapi.wait_for_text(RESIDENT, "什么时间方便联系您")
+    botapi.push_text(RESIDENT, "下班以后都在家")
+    await botapi.wait_for_text(RESIDENT, "下班以后都在家")
+    botapi.push_text(RESIDENT, "电话写错了，是13900001111")
+    corrected = await botapi.wait_for_text(RESIDENT, "13900001111")
+    assert "13812345678" not in corrected.params["text"]
+    botapi.push_callback(RESIDENT, "intake:confirm")
+    filed = await botapi.wait_for_text(RESIDENT, "工单号")
+    ticket_id = filed.params["text"].split("工单号 ")[1].split("。")[0]
+
+    card = await botapi.wait_for_text(WORKER, f"工单 {ticket_id}")
+    assert "13900001111" in card.params["text"] and "下班以后" in card.params["text"]
+    ticket = service.store.get(ticket_id)
+    assert ticket.phone == "13900001111" and "温度" not in ticket.description

@@ -189,3 +189,12 @@ def test_a_plain_question_is_answered_not_taken_for_a_report(chat):
     [reply] = say("老人家食堂能办卡吗？带什么材料")
 
     assert reply.citations and state().intake is None
+
+
+def test_giving_up_the_phone_is_not_giving_up_the_report(chat):
+    say, _, state, _ = chat
+    say("景村里2号楼门口的井盖松了，麻烦尽快修一下")
+
+    replies = say("那算了不留了")
+
+    assert replies[0].text == NO_PHONE_OK and state().intake is not None and state().intake.no_phone
