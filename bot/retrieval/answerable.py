@@ -95,6 +95,28 @@ def named(item: str, text: str, slack: int = 3) -> bool:
     return False
 
 
+_SENTENCE_END = re.compile(r"[。！？!?；;\n]")
+_FILLER = re.compile(r"[的了吗呢吧啊呀么是在有和与我你他她它这那哪什怎请问一下能可以要想去得会还都就也该\s，。？！、,.?!]+")
+
+
+def rest_of(question: str, item: str) -> set[str]:
+    """The question's other words, as character pairs: what a sentence naming the item should also speak of."""
+    rest = _FILLER.sub(" ", question.replace(item, " "))
+    return {part[i:i + 2] for part in rest.split() for i in range(len(part) - 1)}
+
+
+def named_in_context(item: str, question: str, head: str, text: str) -> bool:
+    """The passage names the item as its subject: in its title or section, or in a sentence that also speaks
+    of the rest of the question. "身份证过期了怎么换" is not answered by a material list naming 身份证."""
+    if named(item, head):
+        return True
+    rest = rest_of(question, item)
+    for sentence in _SENTENCE_END.split(text):
+        if named(item, sentence) and (not rest or any(pair in sentence for pair in rest)):
+            return True
+    return False
+
+
 class TopicSimilarity:
     """Cosine between a question and passages' "title section" strings, with the heads' vectors memoised."""
 

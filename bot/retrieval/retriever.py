@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.core.ports import Hit
-from bot.retrieval.answerable import AnswerabilityParams, TopicSimilarity, head_of, items, named, topic_score
+from bot.retrieval.answerable import AnswerabilityParams, TopicSimilarity, head_of, items, named_in_context, topic_score
 from bot.retrieval.embeddings import Embedder
 from bot.retrieval.index import KnowledgeIndex, Snapshot
 from bot.retrieval.tokenize import simplified, tokenize, words
@@ -102,8 +102,7 @@ class HybridRetriever:
         kept = []
         for s, head, cosine in zip(scored, heads, cosines):
             entry = snap.entries[s.row]
-            text = f"{head} {entry['text']}"
-            if any(not named(item, text) for item in named_items):
+            if any(not named_in_context(item, query, head, entry["text"]) for item in named_items):
                 continue  # the question asks about a thing this passage never names
             if topic_score(cosine, s.match, params) < params.min_topic:
                 continue  # near the question's words, about something else

@@ -38,3 +38,12 @@ def test_the_topic_score_adds_a_share_of_the_literal_match():
 
     assert topic_score(0.70, 0.5, params) == pytest.approx(0.775)
     assert topic_score(0.70, 3.0, params) == pytest.approx(0.85)  # the match counts up to 1
+
+
+def test_an_item_named_only_in_passing_does_not_make_the_passage_an_answer():
+    from bot.retrieval.answerable import named_in_context
+
+    materials = "（一）申请人身份证和户口簿原件及复印件；（二）残疾人证原件及复印件。"
+    assert not named_in_context("身份证", "身份证过期了怎么换", "残疾人冬季取暖补贴 第四章 申领材料", materials)
+    assert named_in_context("身份证", "办补贴要带身份证原件吗", "残疾人冬季取暖补贴 第四章 申领材料", materials)
+    assert named_in_context("助餐卡", "助餐卡丢了怎么办", "老人家食堂 助餐卡", "挂失后补办。")  # its own section
