@@ -44,10 +44,11 @@ class FakePlaces:
     def resolve(self, text: str) -> PlaceMatch | None:
         m = self._BUILDING.search(text)
         if not m:
-            return None
+            estate = re.search(r"景村里|华江里", text)  # an estate alone: known, but no building
+            return PlaceMatch(estate.group(0), None, None, community="C1") if estate else None
         estate = m.group(1) or "景村里"
         return PlaceMatch(text=m.group(0) if m.group(1) else estate + m.group(0),
-                          building_id=f"{estate}-{m.group(2)}", grid_id="G1")
+                          building_id=f"{estate}-{m.group(2)}", grid_id="G1", community="C1")
 
     def resolve_location(self, latitude: float, longitude: float) -> PlaceMatch | None:
         return None

@@ -183,6 +183,10 @@ class Conversation:
             return self.intake.explain_phone(draft, landline=True)
         if declines_phone(text) and not find_phone(text):
             return self.intake.decline_phone(draft, incoming)
+        if draft.asking in ("phone", "contact_time", "confirm") and self.intake.refines_place(draft, text):
+            replies = self.intake.refine(draft, text, incoming)
+            state.intake = None if draft.filed else draft
+            return replies
         if draft.asking == "confirm" and self.intake.accepts(draft, text):
             state.intake = None
             return self.intake.confirm(draft, incoming)

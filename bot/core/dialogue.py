@@ -32,7 +32,8 @@ class IntakeDraft:
     photos: list[str] = field(default_factory=list)
     lat: float | None = None
     lon: float | None = None
-    asking: str | None = None  # description | place | phone | contact_time | confirm | change | None
+    detail_asked: bool = False  # the building was asked for once after a place that named only the estate
+    asking: str | None = None  # description | place | place_detail | phone | contact_time | confirm | change | None
     guessed: str = ""  # token of the 只是咨询 button when the bot, not the resident, chose to start a report
     filed: str = ""  # ticket id once filed
 

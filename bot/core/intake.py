@@ -25,6 +25,7 @@ ASK_PLACE = "请告诉我具体位置（小区/楼号/单元/门牌号），也�
 ASK_PHONE = "请留一个联系电话，方便网格员联系您（只有负责的工作人员能看到）。"
 ASK_TIME = "什么时间方便联系您？"
 ASK_WHAT = "请简单说说遇到了什么问题？"
+ASK_DETAIL = "请问是{place}几号楼？楼号不清楚的话，说个大概位置也行（例如“北门口”“3号楼和5号楼之间”）。"
 NOT_A_PLACE = "没太看懂这个位置。请告诉我小区和楼号，例如“景村里3号楼2单元”，也可以直接发送定位。"
 BAD_PHONE = ("这个号码好像不对，请输入11位手机号或带区号的固定电话，例如 13812345678 或 022-28001234。"
              "不方便留电话的话，回复“不留电话”也可以。")
@@ -87,6 +88,8 @@ class Intake:
                 return bool(contact_time(text, asked=True)) or bool(find_phone(text))
             case "confirm":
                 return text.rstrip("。！!~～ ") in _CONFIRM_WORDS
+            case "place_detail":
+                return not find_phone(text) and len(text) <= 40
             case _:
                 return True
 
@@ -96,7 +99,8 @@ class Intake:
             return Reply("刚才的登记还没提交。\n" + self.summary(draft), buttons=CONFIRM_BUTTONS, intent=draft.kind)
         if draft.asking == "change":
             return Reply("刚才的登记还没提交。想修改哪一项？", buttons=CHANGE_BUTTONS, intent=draft.kind)
-        prompt = _PROMPTS.get(draft.asking or "", ASK_WHAT)
+        prompt = ASK_DETAIL.format(place=draft.place) if draft.asking == "place_detail" else \
+            _PROMPTS.get(draft.asking or "", ASK_WHAT)
         buttons = TIME_BUTTONS if draft.asking == "contact_time" else [NO_PHONE_BUTTON] if draft.asking == "phone" else []
         return Reply(f"刚才的登记还没提交。{prompt}", buttons=buttons, intent=draft.kind)
 
@@ -166,6 +170,11 @@ class Intake:
                 self._absorb_text(draft, text)
             case "contact_time":
                 draft.contact_time = contact_time(text, asked=True) or text[:40]
+            case "place_detail":
+                if find_phone(text):  # the number came first: the building stays unknown, the worker will ask
+                    self._absorb_text(draft, text)
+                else:
+                    self._refine_place(draft, text)
             case "confirm":
                 return Reply(USE_BUTTONS, buttons=CONFIRM_BUTTONS, intent=draft.kind)
             case _:
@@ -204,6 +213,28 @@ class Intake:
 
     def _place_of(self, text: str):
         return self.places.resolve(text)
+
+    def refines_place(self, draft: IntakeDraft, text: str) -> bool:
+        """"具体是3号楼门口" said after an estate alone: more of the place, not an answer to the phone."""
+        return bool(draft.place) and not find_phone(text) and looks_like_place(text) and \
+            draft.building_id is None and not any(ch.isdigit() for ch in draft.place)
+
+    def refine(self, draft: IntakeDraft, text: str, incoming: Incoming) -> list[Reply]:
+        self._refine_place(draft, text)
+        return [Reply(f"已补充位置：{draft.place}。", intent=draft.kind), *self._next(draft, incoming)]
+
+    def _refine_place(self, draft: IntakeDraft, text: str) -> None:
+        """Add the building or the spot to an estate given alone: 景村东里 + 3号楼门口."""
+        text = re.sub(r"^(具体是在|具体是|具体在|就是在|就是|是在|具体|在|是)", "", text.strip())
+        combined = text if draft.place in text else draft.place + text
+        match = self._place_of(combined)
+        if match and (match.building_id or not draft.building_id):
+            draft.place, draft.building_id, draft.grid_id, draft.community = \
+                match.text, match.building_id, match.grid_id, match.community or draft.community
+            if match.text != combined and not match.building_id:
+                draft.place = combined[:100]
+        else:
+            draft.place = combined[:100]
 
     def _set_place(self, draft: IntakeDraft, text: str) -> None:
         match = self._place_of(text)
@@ -277,6 +308,9 @@ class Intake:
         if not draft.place:
             draft.asking = "place"
             return [Reply(ASK_PLACE, intent=draft.kind)]
+        if self._estate_only(draft) and not draft.detail_asked and draft.kind != "emergency":
+            draft.detail_asked, draft.asking = True, "place_detail"  # asked once: a worker needs the building
+            return [Reply(ASK_DETAIL.format(place=draft.place), intent=draft.kind)]
         if not draft.has_contact():
             draft.asking = "phone"
             return [Reply(ASK_PHONE, buttons=[NO_PHONE_BUTTON], intent=draft.kind)]
@@ -288,6 +322,12 @@ class Intake:
             return [Reply(ASK_TIME, buttons=TIME_BUTTONS, intent=draft.kind)]
         draft.asking = "confirm"
         return [Reply(self.summary(draft), buttons=CONFIRM_BUTTONS, intent=draft.kind)]
+
+    @staticmethod
+    def _estate_only(draft: IntakeDraft) -> bool:
+        """A place that names a known estate but no building or spot ("景村东里")."""
+        return bool(draft.community) and draft.building_id is None and draft.lat is None and \
+            not any(ch.isdigit() for ch in draft.place) and len(draft.place) <= 8
 
     @staticmethod
     def summary(draft: IntakeDraft) -> str:

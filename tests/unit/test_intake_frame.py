@@ -198,3 +198,17 @@ def test_giving_up_the_phone_is_not_giving_up_the_report(chat):
     replies = say("那算了不留了")
 
     assert replies[0].text == NO_PHONE_OK and state().intake is not None and state().intake.no_phone
+
+
+def test_an_estate_alone_gets_one_question_for_the_building_and_a_later_detail_is_added(chat):
+    say, _, state, fakes = chat
+    say("小区门口路灯不亮了，麻烦修一下")
+    replies = say("华江里")
+    assert "华江里几号楼" in replies[0].text
+
+    say("一三八一二三四五六七八")  # the number first, said digit by digit
+    assert state().intake.phone == "13812345678" and state().intake.asking == "contact_time"
+
+    replies = say("具体是3号楼门口")
+
+    assert "已补充位置" in replies[0].text and state().intake.place.startswith("华江里3号楼")
