@@ -1,13 +1,36 @@
 """Answer benchmark: does the extractive answer contain the gold answer, and does off-topic get "not covered"?
 
     python bench/answers.py [--queries FILE] [--offtopic FILE] [--corpus FILE] [--laws DIR] [--json]
+    python bench/answers.py --leave-out [--folds N] [--json]
+    python bench/answers.py --near-domain [--covered FILE] [--uncovered FILE] [--json]
 
 Answers each question exactly as the Conversation does (extractive mode): the
-project's retriever with the configured top_k and relevance threshold, then
-bot.core.answer.compose over its hits, or "not covered" when there are none.
-Reuses the index bench/retrieval.py builds and caches in bench/.cache. Also
-measures compose's parameters (max_chars, passages read) on the
-same hits, so a change to the defaults can be judged on numbers.
+project's retriever with the configured top_k, relevance threshold and
+answerability check (config.toml [knowledge]), then bot.core.answer.compose over
+its hits, or "not covered" when there are none. Reuses the index bench/retrieval.py
+builds and caches in bench/.cache. Also measures compose's parameters (max_chars,
+passages read) on the same hits, so a change to the defaults can be judged on numbers.
+
+--leave-out adds the answerability trade-off curve: at each operating point
+(answerability off; min_topic 0.70..0.80 with the configured match weight and the
+named-item check; the item check off at the shipped min_topic; * = shipped) it prints
+  answered      share of the dev questions with hits, every document present (full index)
+  gold          answer_contains_gold on those hits (full index)
+  offtopic_nc   share of bench/data/offtopic.jsonl answered "not covered" (full index)
+  leave_out_nc  share of the dev questions answered "not covered" when the documents that
+                answer them are not in the index: the questions are split into --folds folds
+                (fixed seed); each fold is asked of an index without every notice whose text
+                holds (ignoring whitespace) a gold answer of the fold; the laws stay in.
+                Each fold's index is cached in bench/.cache; its vectors come from the full index.
+Ideal: answered and gold as without the check, both not-covered rates 1.
+
+--near-domain measures the same points on the project's sample knowledge base
+(knowledge/, its own cached index) instead of the policy corpus:
+  answered      share of bench/data/sample_kb_questions.jsonl (covered) with hits
+  right_file    share of them whose first hit is from the question's "source" file
+  uncovered_nc  share of bench/data/near_domain_uncovered.jsonl answered "not covered"
+Each point's hits come from one scoring per question and the product's own
+answerability check; they are checked against plain searches at the shipped point.
 """
 
 from __future__ import annotations
@@ -23,34 +46,28 @@ from statistics import mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import CACHE, ROOT, need_shared, read_jsonl  # noqa: E402
-from bench.retrieval import make_config, write_policy_docs  # noqa: E402
+from bench.answerability import (SEED, answering_docs, build_kb, check_same_as_search, fold_kb,  # noqa: E402
+                                 folds, hits_per_point, link, log, operating_points, sample_kb)
+from bench.common import CACHE, ROOT, SHARED, need_shared, read_jsonl  # noqa: E402
+from bench.retrieval import write_policy_docs  # noqa: E402
 
 DEFAULT = (380, 3)  # compose's defaults: max_chars of the sentence run, passages read (at most 3)
 GRID = [(c, p) for c in (160, 260, 320, 360, 380, 400) for p in (1, 2, 3)]
 
 
 def open_index(args, knowledge):
-    """The project's retriever over the cached benchmark index (built by bench/retrieval.py, or here)."""
-    from bot.app import build_knowledge
-    from bot.settings import load_settings
-
+    """The project's knowledge base over the cached benchmark index (built by bench/retrieval.py, or here)."""
     tag = hashlib.sha1(f"{args.corpus.resolve()}|{args.laws.resolve()}|{knowledge.chunk_chars}|"
                        f"{knowledge.chunk_overlap}".encode()).hexdigest()[:10]
     work = CACHE / f"retrieval-{tag}"
     docs = work / "docs"
     write_policy_docs(args.corpus, docs / "policy")
-    if not (docs / "laws").exists():
-        (docs / "laws").symlink_to(args.laws.resolve(), target_is_directory=True)
-    config = make_config(work, work / "index", knowledge.chunk_chars, knowledge.chunk_overlap)
-    kb = build_knowledge(load_settings(config))
-    start = time.perf_counter()
-    report = kb.ingest([Path("docs/policy"), Path("docs/laws")], progress=sys.stderr.isatty())
-    print(f"index: {report.summary()} in {time.perf_counter() - start:.1f}s", file=sys.stderr)
-    retriever = kb.retriever
-    retriever.params.min_relevance = knowledge.min_relevance if args.min_relevance is None else args.min_relevance
-    retriever.top_k = knowledge.top_k
-    return retriever
+    link(docs / "laws", args.laws)
+    return build_kb(work, knowledge, [Path("docs/policy"), Path("docs/laws")], min_relevance(args, knowledge))
+
+
+def min_relevance(args, knowledge) -> float:
+    return knowledge.min_relevance if args.min_relevance is None else args.min_relevance
 
 
 def answer(question: str, hits, setting=DEFAULT) -> str:
@@ -70,15 +87,26 @@ def contains(text: str, gold: str, loose: bool = False) -> bool:
     return bool(gold) and gold in text
 
 
+def rate(flags) -> float | None:
+    flags = list(flags)
+    return round(mean(flags), 4) if flags else None
+
+
 def main() -> int:
-    shared = need_shared()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=Path, default=shared / "policy_qa_dev.jsonl")
+    parser.add_argument("--queries", type=Path, default=SHARED / "policy_qa_dev.jsonl")
     parser.add_argument("--offtopic", type=Path, default=ROOT / "bench/data/offtopic.jsonl")
-    parser.add_argument("--corpus", type=Path, default=shared / "policy_corpus.jsonl")
-    parser.add_argument("--laws", type=Path, default=shared / "laws")
+    parser.add_argument("--corpus", type=Path, default=SHARED / "policy_corpus.jsonl")
+    parser.add_argument("--laws", type=Path, default=SHARED / "laws")
     parser.add_argument("--min-relevance", type=float, default=None, help="override knowledge.min_relevance")
     parser.add_argument("--examples", type=int, default=5, help="misses to print")
+    parser.add_argument("--leave-out", action="store_true",
+                        help="add the answerability trade-off curve with each fold's answering documents left out")
+    parser.add_argument("--folds", type=int, default=5, help="--leave-out: folds of the dev questions (an index each)")
+    parser.add_argument("--near-domain", action="store_true",
+                        help="only the operating points on the sample knowledge base (about a minute)")
+    parser.add_argument("--covered", type=Path, default=ROOT / "bench/data/sample_kb_questions.jsonl")
+    parser.add_argument("--uncovered", type=Path, default=ROOT / "bench/data/near_domain_uncovered.jsonl")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object with every figure")
     args = parser.parse_args()
 
@@ -89,7 +117,11 @@ def main() -> int:
     from bot.settings import load_settings
 
     knowledge = load_settings(ROOT / "config.toml").knowledge
-    retriever = open_index(args, knowledge)
+    if args.near_domain:  # the project's own files: runs without ../shared
+        return near_domain(args, knowledge)
+    need_shared()
+    kb = open_index(args, knowledge)
+    retriever = kb.retriever
     questions = read_jsonl(args.queries)
     offtopic = read_jsonl(args.offtopic) if args.offtopic.exists() else []
     retriever.search("预热")  # load the model before timing
@@ -127,9 +159,85 @@ def main() -> int:
     }
     figures["misses"] = miss_reasons(questions, answers, hits)
     print_report(figures, table, questions, answers, hits, args.examples)
+    if args.leave_out:
+        points = operating_points(knowledge, retriever.params.answerability)
+        figures["leave_out"] = leave_out(args, knowledge, kb, points, questions, offtopic, (hits, off_hits))
+        print_points(f"answerability trade-off: full index, and {args.folds} folds with their answering "
+                     f"documents left out (n={len(questions)})", figures["leave_out"]["curve"], points,
+                     answered="answered", gold="answer_contains_gold", offtopic_nc="not_covered_offtopic",
+                     leave_out_nc="leave_out_not_covered")
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     return 0
+
+
+def leave_out(args, knowledge, kb, points, questions, offtopic, searched) -> dict:
+    """Each operating point on the full index, and on K indexes that lack the documents answering a fold.
+
+    searched: search's own hits of the dev and off-topic questions (full index), to check the points against.
+    """
+    start = time.perf_counter()
+    retriever = kb.retriever
+    shipped = next(i for i, p in enumerate(points) if p.shipped)
+    dev = hits_per_point(retriever, questions, points, "full index, dev")
+    off = hits_per_point(retriever, offtopic, points, "full index, off-topic")
+    check_same_as_search(retriever, questions, dev[shipped], searched[0])
+    check_same_as_search(retriever, offtopic, off[shipped], searched[1])
+    corpus = read_jsonl(args.corpus)
+    not_covered: list[list[bool]] = [[] for _ in points]
+    dropped_docs = []
+    for fold, members in enumerate(folds(len(questions), args.folds)):
+        asked = [questions[i] for i in members]
+        dropped = answering_docs(corpus, asked)
+        dropped_docs.append(len(dropped))
+        log(f"fold {fold + 1}/{args.folds}: {len(asked)} questions, {len(dropped)} of {len(corpus)} notices left out")
+        fold_retriever = fold_kb(kb, args.corpus, args.laws, knowledge, fold, args.folds, dropped,
+                                 min_relevance(args, knowledge)).retriever
+        hits = hits_per_point(fold_retriever, asked, points, f"fold {fold + 1}")
+        check_same_as_search(fold_retriever, asked, hits[shipped])
+        for row, per_question in zip(not_covered, hits):
+            row.extend(not h for h in per_question)
+    curve = [dict(min_topic=p.min_topic, items=p.items,
+                  answered=rate(bool(h) for h in dev[i]),
+                  answer_contains_gold=rate(contains(answer(q["question"], h), q["answer"])
+                                            for q, h in zip(questions, dev[i])),
+                  not_covered_offtopic=rate(not h for h in off[i]),
+                  leave_out_not_covered=rate(not_covered[i]))
+             for i, p in enumerate(points)]
+    return {"folds": args.folds, "seed": SEED, "n": len(questions), "dropped_docs": dropped_docs,
+            "curve": curve, "shipped": curve[shipped], "seconds": round(time.perf_counter() - start, 1)}
+
+
+def near_domain(args, knowledge) -> int:
+    """The operating points on the sample knowledge base: covered questions from the right file, others not covered."""
+    retriever = sample_kb(knowledge, min_relevance(args, knowledge)).retriever
+    covered, uncovered = read_jsonl(args.covered), read_jsonl(args.uncovered)
+    points = operating_points(knowledge, retriever.params.answerability)
+    shipped = next(i for i, p in enumerate(points) if p.shipped)
+    cov = hits_per_point(retriever, covered, points, "covered")
+    unc = hits_per_point(retriever, uncovered, points, "uncovered")
+    check_same_as_search(retriever, covered, cov[shipped])
+    check_same_as_search(retriever, uncovered, unc[shipped])
+    curve = [dict(min_topic=p.min_topic, items=p.items,
+                  answered=rate(bool(h) for h in cov[i]),
+                  right_file=rate(bool(h) and Path(h[0].source).name == q["source"] for q, h in zip(covered, cov[i])),
+                  uncovered_not_covered=rate(not h for h in unc[i]))
+             for i, p in enumerate(points)]
+    print_points(f"sample knowledge base: {len(covered)} covered, {len(uncovered)} near-domain uncovered questions",
+                 curve, points, answered="answered", right_file="right_file", uncovered_nc="uncovered_not_covered")
+    if args.json:
+        print(json.dumps({"near_domain": {"n_covered": len(covered), "n_uncovered": len(uncovered),
+                                          "curve": curve, "shipped": curve[shipped]}}, ensure_ascii=False))
+    return 0
+
+
+def print_points(title: str, curve: list[dict], points, **columns: str) -> None:
+    """One row per operating point; columns maps a header to the row's key."""
+    print(f"\n{title}; * = shipped (config.toml [knowledge]):")
+    print(f"  {'min_topic':>9s} {'items':>5s}" + "".join(f" {h:>12s}" for h in columns))
+    for point, row in zip(points, curve):
+        cells = "".join(f" {'-' if row[k] is None else format(row[k], '.3f'):>12s}" for k in columns.values())
+        print(f"{'*' if point.shipped else ' '} {point.label()}{cells}")
 
 
 def miss_reasons(questions, answers, hits) -> dict[str, int]:
