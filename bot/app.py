@@ -71,8 +71,11 @@ def build_knowledge(settings: Settings, embedder: Embedder | None = None, servin
         embedder = LazyEmbedder(settings.embedding.model if settings.embedding.backend != "hashing" else "hashing-256",
                                 lambda: build_embedder(settings.embedding, serving))
     index = KnowledgeIndex(layout, store, load_vectors=ks.dense_search == "exact")
-    answerability = AnswerabilityParams(ks.min_topic, ks.topic_match_weight, ks.check_named_items) \
-        if ks.min_topic > 0 or ks.check_named_items else None
+    # the topic check compares meanings: the model-free hashing backend has none to compare, so it keeps only
+    # the named-item check there
+    min_topic = ks.min_topic if settings.embedding.backend != "hashing" else 0.0
+    answerability = AnswerabilityParams(min_topic, ks.topic_match_weight, ks.check_named_items) \
+        if min_topic > 0 or ks.check_named_items else None
     params = RetrievalParams(min_relevance=ks.min_relevance, answerability=answerability)
     retriever = HybridRetriever(index, embedder, params, top_k=ks.top_k)
     ingester = Ingester(layout, store, embedder, ks.chunk_chars, ks.chunk_overlap)

@@ -138,7 +138,7 @@ class TopicSimilarity:
                     self._memo.popitem(last=False)
         with self._lock:
             rows = [self._memo.get(h) for h in heads]
-        rows = [r if r is not None else self.embed([h])[0] for r, h in zip(rows, heads)]
+        rows = [r if r is not None else self.embed([h])[0] for r, h in zip(rows, heads)]  # evicted meanwhile
         return np.stack(rows) @ question_vector
 
 

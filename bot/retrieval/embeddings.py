@@ -32,6 +32,16 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Documents and titles: full precision and whole texts, however few (a query path may cut corners)."""
+        ...
+
+
+def embed_documents(embedder, texts: Sequence[str]) -> np.ndarray:
+    """The embedder's document path, or its plain one for an embedder that has no other."""
+    method = getattr(embedder, "embed_documents", None)
+    return method(texts) if method is not None else embedder.embed(texts)
+
 
 def locate_packaged_model(distribution: str) -> Path:
     """Return the model folder shipped in an installed distribution."""
@@ -82,9 +92,16 @@ class SentenceTransformerEmbedder:
         self._query_model = _int8_copy(self._model) if quantize_queries and device == "cpu" else None
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """A single text (a query) goes through the int8 copy when there is one; batches through the model."""
+        single = self._query_model is not None and len(texts) == 1
+        return self._encode(self._query_model if single else self._model, texts)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(self._model, texts)
+
+    def _encode(self, model, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        model = self._query_model if (self._query_model is not None and len(texts) == 1) else self._model
         vectors = model.encode(
             list(texts),
             batch_size=self.batch_size,
@@ -128,6 +145,9 @@ class HashingEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return out / norms
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed(texts)
 
 
 def build_embedder(settings: EmbeddingSettings, serving: bool = False) -> Embedder:

@@ -23,7 +23,7 @@ import numpy as np
 from bot.errors import BotError, IndexError_, LoadError
 from bot.retrieval.bm25 import BM25Index
 from bot.retrieval.chunking import CHUNKER_VERSION, split_document
-from bot.retrieval.embeddings import Embedder
+from bot.retrieval.embeddings import Embedder, embed_documents
 from bot.retrieval.layout import BM25, CHUNKS, MANIFEST, IndexLayout
 from bot.retrieval.loaders import SUPPORTED_SUFFIXES, load_document
 from bot.retrieval.retriever import calibrate_dense_floor
@@ -214,7 +214,7 @@ class Ingester:
         bar = _progress(range(0, len(todo), EMBED_BATCH), progress, "生成向量", total_items=len(todo))
         for start in bar:
             batch = todo[start : start + EMBED_BATCH]
-            vecs = self.embedder.embed([indexed_text(e) for e in batch])
+            vecs = embed_documents(self.embedder, [indexed_text(e) for e in batch])
             self.vectors.add(generation, [e["id"] for e in batch], vecs,
                              [e["text"] for e in batch], [_metadata(e) for e in batch])
             report.embedded += len(batch)

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from bot.retrieval.embeddings import Embedder
+from bot.retrieval.embeddings import Embedder, embed_documents
 
 QUERY_CHARS = 256
 MEMO_SIZE = 2048
@@ -46,6 +46,10 @@ class LazyEmbedder:
     @property
     def loaded(self) -> bool:
         return self._real is not None
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Documents are embedded whole and in full precision, a batch of one included."""
+        return embed_documents(self.real, texts)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) != 1:

@@ -30,7 +30,7 @@ import numpy as np
 
 from bot.core.ports import Hit
 from bot.retrieval.answerable import AnswerabilityParams, TopicSimilarity, head_of, items, named_in_context, topic_score
-from bot.retrieval.embeddings import Embedder
+from bot.retrieval.embeddings import Embedder, embed_documents
 from bot.retrieval.index import KnowledgeIndex, Snapshot
 from bot.retrieval.tokenize import simplified, tokenize, words
 
@@ -75,7 +75,8 @@ class HybridRetriever:
         self.topics = TopicSimilarity(self._embed_heads)
 
     def _embed_heads(self, heads: list[str]) -> np.ndarray:
-        return self.embedder.embed(heads)
+        # always the document path: a heading's vector must not depend on how many were missing from the memo
+        return embed_documents(self.embedder, heads)
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """Return passages that answer the query, best first; empty when the query is not covered."""
@@ -95,7 +96,7 @@ class HybridRetriever:
         params = self.params.answerability
         named_items = items(words(query)) if params.check_items else []
         heads = [head_of(snap.entries[s.row]["title"], snap.entries[s.row]["section"]) for s in scored]
-        if qvec is None:  # bm25-only measurement: no vectors to compare titles with
+        if qvec is None or params.min_topic <= 0:  # no topic check (bm25-only measurement, or switched off)
             cosines = np.ones(len(scored), dtype=np.float32)
         else:
             cosines = self.topics.cosines(qvec, heads)
