@@ -23,9 +23,10 @@ _SECTIONS = {
     "web": WebSettings,
 }
 
-# Defaults of a test config: a fast model-free embedder, and no relevance threshold so that a
-# test about the index is not decided by the retriever's tuning (which changes independently).
-TEST_DEFAULTS = {"backend": "hashing", "min_relevance": 0.0, "ingest_on_start": False}
+# Defaults of a test config: a fast model-free embedder, and no relevance threshold or answerability
+# check so that a test about the index is not decided by the retriever's tuning (which changes
+# independently; tests/integration/test_retrieval_quality.py and test_answerability.py test that).
+TEST_DEFAULTS = {"backend": "hashing", "min_relevance": 0.0, "check_named_items": False, "ingest_on_start": False}
 
 # Samples the way the district's documents are written (examples, not real policy).
 MEAL_SERVICE_MD = """\

@@ -111,10 +111,10 @@ def named_in_context(item: str, question: str, head: str, text: str) -> bool:
     if named(item, head):
         return True
     rest = rest_of(question, item)
-    for sentence in _SENTENCE_END.split(text):
-        if named(item, sentence) and (not rest or any(pair in sentence for pair in rest)):
-            return True
-    return False
+    if not rest or any(pair in head for pair in rest):
+        return named(item, text)  # the document is about the rest of the question: naming the item is enough
+    return any(named(item, sentence) and any(pair in sentence for pair in rest)
+               for sentence in _SENTENCE_END.split(text))
 
 
 class TopicSimilarity:

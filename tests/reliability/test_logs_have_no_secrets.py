@@ -155,10 +155,8 @@ def run_the_flow(site: Site) -> dict[str, str]:
         run(wechat.start())
 
         # a resident over Telegram, then the worker accepts with the button the notification carries
-        botapi.push_text(RESIDENT, REPORT)
-        run(botapi.wait_for_text(RESIDENT, "什么时间", timeout=10))
-        botapi.push_callback(RESIDENT, "intake:time:晚上")
-        run(botapi.wait_for_text(RESIDENT, "确认", timeout=10))
+        botapi.push_text(RESIDENT, REPORT)  # place, phone and time (晚上在家) in one message: the summary at once
+        run(botapi.wait_for_text(RESIDENT, "请确认要提交的内容", timeout=10))
         botapi.push_callback(RESIDENT, "intake:confirm")
         filed = run(botapi.wait_for_text(RESIDENT, "工单号", timeout=10)).params["text"]
         ticket = re.search(r"T\d{11}", filed).group(0)
