@@ -45,7 +45,7 @@ def _numbers(text: str) -> str:
 _BOILERPLATE = re.compile(r"本文件为示例|示例内容|供系统演示|不代表正式政策|仅供参考|以正式文件为准|版权所有")
 
 # What kind of fact a question asks for, and how that fact looks in a sentence: a sentence holding a fact
-# of the asked kind weighs half again ("几点开门" -> "17:00"; "补多少" -> "900元").
+# of the asked kind weighs a quarter more ("几点开门" -> "17:00"; "补多少" -> "900元").
 _ANSWER_TYPES = [
     (re.compile(r"几点|什么时[间候]开|开门|关门|营业|上班时间|办公时间|开放时间|几点到几点"),
      re.compile(r"\d{1,2}[:：]\d{2}|\d{1,2}点|[上下]午|全天")),
@@ -56,6 +56,9 @@ _ANSWER_TYPES = [
     (re.compile(r"电话|热线|怎么联系|联系方式"), re.compile(r"\d{3,4}-?\d{4}-?\d{3,4}|\d{5,}")),
     (re.compile(r"在哪|地址|什么地方|哪里办|去哪"), re.compile(r"[路街道里号楼层]|中心|服务站|大厅")),
 ]
+
+
+ANSWER_TYPE_BONUS = 1.1
 
 
 def _answer_type(question: str):
@@ -122,7 +125,7 @@ def compose(question: str, hits: Sequence[Hit], max_chars: int = 380, passages: 
             if _OPENS_A_POINT.match(sentence.text):
                 score *= 1.5
             if wanted is not None and score > 0 and wanted.search(sentence.text):
-                score *= 1.5
+                score *= ANSWER_TYPE_BONUS
             scores.append(score / math.sqrt(max(1.0, len(sentence.text) / 40)))
         for first in range(len(items)):
             if scores[first] <= 0:

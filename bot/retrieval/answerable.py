@@ -42,13 +42,18 @@ _GENERIC_ITEMS = frozenset("""证件 证明 补贴 补助 津贴 基金 保险 �
 # Heads that need the word before them to name a thing: 长寿 补贴, 维修 基金, 记录 证明, 奖励 费.
 _NEEDS_MODIFIER = frozenset("证明 补贴 补助 津贴 基金 保险 费 金 证 卡 险".split())
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+# Words before a generic head that do not name a thing: question words and verbs of giving and getting
+# ("如何补贴", "有何补助", "给予补贴", "领取补贴" ask about the allowance already named, if any).
+_NOT_MODIFIERS = frozenset("""如何 有何 何种 什么 哪些 哪种 哪个 怎么 怎样 多少 是否 有无 有没有 能否 可否 给与 给予 发放 领取 申领 申请
+享受 获得 取得 提供 拿到 领到 发给 给 有 是 等 和 及 或 与 相关 有关 其他 各类 各项 一次性 专项 新增 这个 那个 这项 该
+查询 查 了解 咨询 办理 申报 报销 缴纳 交纳 退还 减免 落实 兑现 提高 增加 调整 取消 发布 出台 要求 规定 支付 使用 补办""".split())
 
 
 @dataclass(frozen=True)
 class AnswerabilityParams:
     # cosine(question, title + section) + MATCH_WEIGHT * min(BM25 match, 1) must reach this
-    min_topic: float = 0.76
-    match_weight: float = 0.1
+    min_topic: float = 0.8
+    match_weight: float = 0.3
     check_items: bool = True
 
 
@@ -62,6 +67,8 @@ def items(words: Sequence[str]) -> list[str]:
     for i, word in enumerate(words):
         if not _CJK.search(word) or not word.endswith(_ITEM_SUFFIXES):
             continue
+        if word.endswith("险") and len(word) < 3:
+            continue  # 危险, 风险: adjectives and nouns of risk, not insurance
         if word in _GENERIC_ITEMS:
             if word not in _NEEDS_MODIFIER:
                 continue
@@ -69,7 +76,8 @@ def items(words: Sequence[str]) -> list[str]:
             if j >= 0 and words[j] == "的":
                 j -= 1
             prev = words[j] if j >= 0 else ""
-            if len(prev) >= 2 and _CJK.fullmatch(prev[-1]) and not prev.endswith(("了", "么", "啥")):
+            if len(prev) >= 2 and _CJK.fullmatch(prev[-1]) and not prev.endswith(("了", "么", "啥")) \
+                    and prev not in _NOT_MODIFIERS:
                 out.append(prev + word)
             continue
         out.append(word)

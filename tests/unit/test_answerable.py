@@ -47,3 +47,9 @@ def test_an_item_named_only_in_passing_does_not_make_the_passage_an_answer():
     assert not named_in_context("身份证", "身份证过期了怎么换", "残疾人冬季取暖补贴 第四章 申领材料", materials)
     assert named_in_context("身份证", "办补贴要带身份证原件吗", "残疾人冬季取暖补贴 第四章 申领材料", materials)
     assert named_in_context("助餐卡", "助餐卡丢了怎么办", "老人家食堂 助餐卡", "挂失后补办。")  # its own section
+
+
+@pytest.mark.parametrize("question", ["天津如何补贴遭受疫情影响的小微企业？", "对失业人员有何补助？",
+                                      "危险化学品企业复工要注意什么", "一次性补贴什么时候发"])
+def test_question_words_and_adjectives_make_no_items(question):
+    assert items(words(question)) == []
