@@ -26,6 +26,7 @@ _FILLER = set("的了吗呢吧啊呀么是在有和与我你他她它这那哪�
 class Answer:
     text: str
     citations: list[Citation]
+    matched: bool = True  # False: no sentence meets the question's words, the passage's opening stands in
 
 
 _NUMERALS = str.maketrans({"一": "1", "二": "2", "两": "2", "俩": "2", "三": "3", "四": "4", "五": "5",
@@ -146,7 +147,7 @@ def compose(question: str, hits: Sequence[Hit], max_chars: int = 380, passages: 
                 best = (score, rank, first, end)
     if best is None:  # the question's words are nowhere: the passage's opening is the safest summary
         opening = _render([s for s, _ in pool[0][1]]) if pool and pool[0][1] else hits[0].text
-        return Answer(opening[:max_chars], [_cite(hits[0])])
+        return Answer(opening[:max_chars], [_cite(hits[0])], matched=False)
     _, rank, first, end = best
     items = pool[rank][1]
     length = sum(len(s.text) for s, _ in items[first:end])

@@ -245,6 +245,10 @@ class Conversation:
             state.topic = state.topic_source = ""
             return [Reply(texts.NOT_COVERED, buttons=buttons, intent=QUESTION)]
         answer = compose(question, hits)
+        if follow_up and not answer.matched and self.writer is None:
+            # "今天几号" after a question about grid workers: the topic found passages, none speaks of it
+            state.topic = state.topic_source = ""
+            return [Reply(texts.NOT_COVERED, buttons=buttons, intent=QUESTION)] if not_covered else []
         body = answer.text
         citations = answer.citations
         if self.writer is not None:

@@ -397,3 +397,13 @@ def test_my_tickets_lists_only_the_residents_own(chat):
     [reply] = say("/my")
 
     assert "3号楼暖气不热" in reply.text and "楼道堆物" not in reply.text
+
+
+def test_a_short_question_the_last_topic_does_not_speak_of_is_not_answered_from_it(chat):
+    say, _, _ = chat
+    [first] = say("老人家食堂办助餐卡要带啥材料？")
+    assert first.citations
+
+    [reply] = say("今天几号")
+
+    assert reply.text == texts.NOT_COVERED and not reply.citations

@@ -75,3 +75,9 @@ def test_places_look_like_places_and_questions_do_not():
 
 def test_two_problems_split_into_clauses():
     assert clauses("景村里2号楼暖气不热，楼道里还堆了很多纸箱") == ["景村里2号楼暖气不热", "楼道里还堆了很多纸箱"]
+
+
+@pytest.mark.parametrize("text,expected", [("楼道放电动车行不行", True), ("要不要带户口本", True), ("暖气不热找谁", True),
+                                           ("不行不行太吵了", False), ("有没有人管", False), ("谁家的狗天天叫", False)])
+def test_a_not_a_questions_and_who(text, expected):
+    assert looks_like_question(text) is expected
