@@ -133,6 +133,8 @@ def compose(question: str, hits: Sequence[Hit], max_chars: int = 380, passages: 
                 continue  # a run starts where the question is met
             end, length, run, listing = first, 0, [], False
             while end < len(items) and (end == first or length + len(items[end][0].text) <= max_chars):
+                if listing and items[end][0].heading:
+                    listing = False  # the next heading ends the list
                 if end - first >= 2 and run[-1] <= 0 and run[-2] <= 0 and scores[end] <= 0 and not listing:
                     break  # the run has moved on to something else
                 listing = listing or items[end][0].text.endswith(("：", ":"))  # "下列条件：" keeps the whole list
@@ -230,7 +232,8 @@ class _Sentence:
 def _split(text: str) -> list[_Sentence]:
     """Split a passage into clean sentences: markdown list marks and table pipes removed."""
     out = []
-    for number, line in enumerate(text.split("\n")):
+    lines = text.split("\n")
+    for number, line in enumerate(lines):
         line = line.strip()
         if not line or set(line) <= set("|-: "):
             continue
@@ -238,6 +241,9 @@ def _split(text: str) -> list[_Sentence]:
             cells = [c.strip() for c in line.strip("|").split("|") if c.strip()]
             line = "：".join(cells[:1]) + ("，".join([""] + cells[1:]) if len(cells) > 1 else "")
             line = line.replace("：，", "：")
+            following = lines[number + 1].strip() if number + 1 < len(lines) else ""
+            if following and set(following) <= set("|-: "):
+                line += "："  # a table's header row leads into its rows, as "下列条件：" leads into a list
         line = re.sub(r"^([-*+>]\s*|\d+[.、]\s+)", "", line)
         found, end = [], None
         for match in _SENTENCE.finditer(line):

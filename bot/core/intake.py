@@ -44,6 +44,7 @@ CHANGE_BUTTONS = [Button("问题描述", "intake:edit:description"), Button("位
                   Button("电话", "intake:edit:phone"), Button("联系时间", "intake:edit:contact_time")]
 SLOT_NAMES = {"description": "问题", "place": "位置", "phone": "电话", "contact_time": "联系时间"}
 _PROMPTS = {"description": ASK_WHAT, "place": ASK_PLACE, "phone": ASK_PHONE, "contact_time": ASK_TIME}
+_SOME_DIGITS = re.compile(r"[0-9]|[零〇幺一二三四五六七八九]{3,}")  # a try at a number, typed or said in words
 _CONFIRM_WORDS = ("确认", "提交", "没问题", "对的", "对", "是的", "是", "好的", "好", "可以", "行", "ok", "OK", "嗯", "确定")
 
 
@@ -164,6 +165,8 @@ class Intake:
                 self._absorb_text(draft, text)
             case "phone":
                 phone = find_phone(text)
+                if not phone and not _SOME_DIGITS.search(text):  # "好的，那帮我申请一下": no number yet
+                    return Reply(ASK_PHONE, buttons=[NO_PHONE_BUTTON], intent=draft.kind)
                 if not phone:
                     return Reply(BAD_PHONE, buttons=[NO_PHONE_BUTTON], intent=draft.kind)
                 draft.phone, draft.no_phone = phone, False

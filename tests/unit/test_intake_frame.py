@@ -212,3 +212,22 @@ def test_an_estate_alone_gets_one_question_for_the_building_and_a_later_detail_i
     replies = say("具体是3号楼门口")
 
     assert "已补充位置" in replies[0].text and state().intake.place.startswith("华江里3号楼")
+
+
+def test_words_without_a_number_at_the_phone_ask_again_instead_of_calling_them_a_wrong_number(chat):
+    say, _, state, _ = chat
+    say("景村里2号楼门口的井盖松了，麻烦尽快修一下")
+
+    [reply] = say("好的，那帮我申请一下")
+
+    assert reply.text == ASK_PHONE and state().intake.asking == "phone"
+
+
+def test_asking_about_a_report_just_filed_lists_it_instead_of_starting_another(chat):
+    say, press, state, fakes = chat
+    say("景村里1号楼3单元楼道堆满杂物，电话13600001111，晚上联系我")
+    press("intake:confirm")
+
+    replies = say("我刚才申请的那个有人管了吗")
+
+    assert replies[0].intent == "followup" and state().intake is None and len(fakes["desk"].drafts) == 1
