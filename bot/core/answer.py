@@ -147,6 +147,8 @@ def compose(question: str, hits: Sequence[Hit], max_chars: int = 380, passages: 
             score = (run[top] + 0.25 * sum(run[top + 1:])) * (1.0, 0.8, 0.6)[min(rank, 2)]
             if best is None or score > best[0]:
                 best = (score, rank, first, end)
+    if best is None and wanted is not None:  # no word meets the question, but a fact of the asked kind may
+        best = _first_of_kind(pool, wanted, max_chars)
     if best is None:  # the question's words are nowhere: the passage's opening is the safest summary
         opening = _render([s for s, _ in pool[0][1]]) if pool and pool[0][1] else hits[0].text
         return Answer(opening[:max_chars], [_cite(hits[0])], matched=False)
@@ -169,6 +171,22 @@ def compose(question: str, hits: Sequence[Hit], max_chars: int = 380, passages: 
 # the opening of a point: 三是…, 二、…, （二）…, 2.…, 第五条…, or a short sentence ending in ？ or ：
 _OPENS_A_POINT = re.compile(r"^([一二三四五六七八九十]+[、是]|[（(][一二三四五六七八九十0-9]+[）)]|[0-9]+[、.．]"
                             r"|第[一二三四五六七八九十百0-9]+[条章节])|^.{2,24}[。：:？?]$")
+
+
+def _first_of_kind(pool, wanted, max_chars: int) -> tuple[float, int, int, int] | None:
+    """The run from the first sentence, in rank order, that holds a fact of the asked kind ("怎么收费" -> "2元")."""
+    for rank, items in pool:
+        for first, (sentence, _) in enumerate(items):
+            if wanted.search(sentence.text):
+                start = first - 1 if first and items[first - 1][0].text.endswith(("：", ":")) else first
+                end, length = start, 0
+                while end < len(items) and (end == start or length + len(items[end][0].text) <= max_chars):
+                    if end > first and items[end][0].heading:
+                        break  # the section of the fact ends here
+                    length += len(items[end][0].text)
+                    end += 1
+                return 0.0, rank, start, end
+    return None
 
 
 def _stitch(hits: list[Hit]) -> list[list[Hit]]:

@@ -15,7 +15,7 @@ from bot.core.intake import ASK_WHAT, Intake
 from bot.core.intents import (ABOUT, COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, QUESTION, REQUEST, THANKS,
                               UNSURE, IntentClassifier)
 from bot.core.reading import (asks_why_phone, declines_phone, is_cancel, landline_only, looks_like_question,
-                              read_correction)
+                              read_correction, wants_confidentiality)
 from bot.core.locks import KeyedLocks
 from bot.core.messages import Button, Citation, Incoming, Reply
 from bot.core.ports import AnswerWriter, DialogueStore, IntentFeedback, Retriever, TicketDesk
@@ -119,6 +119,8 @@ class Conversation:
         """A message outside any report: what is it for?"""
         result = self.classifier.classify(text)
         log.debug("intent %s (%.2f) for %s", result.intent, result.confidence, mask(text[:80]))
+        if wants_confidentiality(text) and len(text) <= 30 and result.intent != EMERGENCY:
+            return [Reply(texts.CONFIDENTIAL + "需要反映什么问题，直接告诉我就行。", intent=QUESTION)]
         if result.intent in (REQUEST, DISPUTE, UNSURE) and self._reads_as_question(text, result):
             # "老人家食堂晚上开门吗", "暖气不热自己在家能先查点啥": a question, though it names a person or a
             # problem. Answered when the documents answer it; the answer keeps its 转给工作人员 button.
@@ -170,6 +172,8 @@ class Conversation:
         if is_cancel(text):
             state.intake = None
             return [Reply(texts.REPORT_CANCELLED, intent=draft.kind)]
+        if wants_confidentiality(text) and not find_phone(text):
+            return [Reply(texts.CONFIDENTIAL, intent=draft.kind), self.intake.reprompt(draft)]
         if result.intent == FOLLOWUP:
             return self._my_tickets(incoming, FOLLOWUP) + [self.intake.reprompt(draft)]
         correction = read_correction(text)

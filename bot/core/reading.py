@@ -101,6 +101,15 @@ _WHY_PHONE = re.compile(r"(为什么|为啥|干嘛|干什么|凭什么|有什么
 _LANDLINE_ONLY = re.compile(r"(只有|就有|只能用)(座机|固话|固定电话|家里电话)")
 
 
+_CONFIDENTIAL = re.compile(r"(不想|不要|别|不能|不愿意)(让)?(邻居|对方|楼上|楼下|隔壁|他们|他|她|别人|人家|物业).{0,6}知道|"
+                           r"(怕|担心)(被)?(邻居|对方|楼上|楼下|隔壁|他们|别人|人家|物业).{0,6}(知道|报复|找)|保密|匿名|不想暴露")
+
+
+def wants_confidentiality(text: str) -> bool:
+    """"我不想让邻居知道是我反映的": the resident fears being known as the one who reported."""
+    return bool(_CONFIDENTIAL.search(simplified(text)))
+
+
 def declines_phone(text: str) -> bool:
     text = simplified(text)
     return bool(_NO_PHONE.search(text)) and not _LANDLINE_ONLY.search(text)

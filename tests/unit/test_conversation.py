@@ -407,3 +407,16 @@ def test_a_short_question_the_last_topic_does_not_speak_of_is_not_answered_from_
     [reply] = say("今天几号")
 
     assert reply.text == texts.NOT_COVERED and not reply.citations
+
+
+def test_a_question_with_no_word_in_the_passages_is_answered_with_a_fact_of_the_kind_asked():
+    from bot.core.answer import compose
+    from bot.core.ports import Hit
+
+    passage = Hit(source="m.md", title="老人家食堂助餐服务指南", section="", date="", score=0.8,
+                  text="一、食堂名单\n景村老人家食堂在景村里3号楼底商。\n二、补贴标准\n| 人群 | 每餐补贴 |\n|---|---|\n"
+                       "| 60—79周岁 | 2元 |\n| 80周岁以上 | 4元 |\n三、到哪里办\n到社区党群服务中心办理。")
+
+    answer = compose("老人家食堂怎么收费", [passage])
+
+    assert "2元" in answer.text and "4元" in answer.text and "到社区" not in answer.text

@@ -231,3 +231,13 @@ def test_asking_about_a_report_just_filed_lists_it_instead_of_starting_another(c
     replies = say("我刚才申请的那个有人管了吗")
 
     assert replies[0].intent == "followup" and state().intake is None and len(fakes["desk"].drafts) == 1
+
+
+def test_fear_of_being_known_as_the_reporter_is_answered_and_the_report_goes_on(chat):
+    say, _, state, _ = chat
+    say("景村里2号楼隔壁天天晚上打麻将吵得睡不着，麻烦管一管")
+
+    replies = say("我不想让邻居知道是我反映的")
+
+    assert replies[0].text == texts.CONFIDENTIAL and state().intake is not None
+    assert replies[0].intent != "followup"
