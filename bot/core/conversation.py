@@ -247,12 +247,14 @@ class Conversation:
             if not not_covered:
                 return []
             state.topic = state.topic_source = ""
-            return [Reply(texts.NOT_COVERED, buttons=buttons, intent=QUESTION)]
+            return [Reply(texts.NOT_COVERED if handoff else texts.NOT_COVERED_BRIEF, buttons=buttons, intent=QUESTION)]
         answer = compose(question, hits)
         if follow_up and not answer.matched and self.writer is None:
             # "今天几号" after a question about grid workers: the topic found passages, none speaks of it
             state.topic = state.topic_source = ""
-            return [Reply(texts.NOT_COVERED, buttons=buttons, intent=QUESTION)] if not_covered else []
+            if not not_covered:
+                return []
+            return [Reply(texts.NOT_COVERED if handoff else texts.NOT_COVERED_BRIEF, buttons=buttons, intent=QUESTION)]
         body = answer.text
         citations = answer.citations
         if self.writer is not None:
