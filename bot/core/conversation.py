@@ -14,8 +14,8 @@ from bot.core.dialogue import DialogueState, IntakeDraft
 from bot.core.intake import ASK_WHAT, Intake
 from bot.core.intents import (ABOUT, COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, QUESTION, REQUEST, THANKS,
                               UNSURE, IntentClassifier)
-from bot.core.reading import (asks_why_phone, declines_phone, is_cancel, landline_only, looks_like_question,
-                              read_correction, wants_confidentiality)
+from bot.core.reading import (asks_for_action, asks_why_phone, declines_phone, is_cancel, landline_only,
+                              looks_like_question, read_correction, wants_confidentiality)
 from bot.core.locks import KeyedLocks
 from bot.core.messages import Button, Citation, Incoming, Reply
 from bot.core.ports import AnswerWriter, DialogueStore, IntentFeedback, Retriever, TicketDesk
@@ -121,6 +121,9 @@ class Conversation:
         log.debug("intent %s (%.2f) for %s", result.intent, result.confidence, mask(text[:80]))
         if wants_confidentiality(text) and len(text) <= 30 and result.intent != EMERGENCY:
             return [Reply(texts.CONFIDENTIAL + "需要反映什么问题，直接告诉我就行。", intent=QUESTION)]
+        if result.intent in (QUESTION, UNSURE) and asks_for_action(text):
+            # "能不能有人上门送饭", "楼上漏水到我家了怎么办": someone must act; 只是咨询 is one tap away
+            return self._start_intake(incoming, state, REQUEST, guessed=True)
         if result.intent in (REQUEST, DISPUTE, UNSURE) and self._reads_as_question(text, result):
             # "老人家食堂晚上开门吗", "暖气不热自己在家能先查点啥": a question, though it names a person or a
             # problem. Answered when the documents answer it; the answer keeps its 转给工作人员 button.

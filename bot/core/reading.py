@@ -22,10 +22,17 @@ _QUESTION_WORDS = re.compile(
 # "能不能派人来修" is a request in question form; so is the rhetoric of a complaint ("怎么还没人管").
 _ASKS_FOR_ACTION = re.compile(
     r"(能不能|可不可以|能否|可否|可以|请|麻烦|快)(你们|社区|物业|网格员|工作人员)?.{0,4}"
-    r"(派人|来人|来看|过来|上门|帮我|帮忙|帮着|修|处理|解决|清理|管一管|管管|协调|疏通|更换|换一下)|"
+    r"(派人|来人|来看|有人(上门|过来|来)|帮我|帮忙|帮着|修|处理|解决|清理|管一管|管管|协调|疏通|更换|换一下)|"
     r"(怎么|为什么|为啥|咋)(还|一直|总是|老是)?(没|不)(人)?(来|修|管|处理|解决)|"
-    r"(到底|究竟)(有没有人|管不管|修不修)|(有没有人|有人)管(吗|没|不|啊|呀)?[？?！!]*$"
+    r"(到底|究竟)(有没有人|管不管|修不修)|(有没有人|有人)管(吗|没|不|啊|呀)?[？?！!]*$|"
+    # a problem happening now, and what to do about it: "楼上漏水到我家了怎么办"
+    r"(坏|漏|渗|堵|停|裂|塌|断|爆|淹|掉|不热|不亮|不通|没电|没水)[^，。？?！!]{0,8}了[，,]?[^，。？?！!]{0,4}(怎么办|咋办|怎么弄|怎么整)"
 )
+
+
+def asks_for_action(text: str) -> bool:
+    """A request or complaint put as a question: "能不能派人来修", "怎么还没人管", "漏水了怎么办"."""
+    return bool(_ASKS_FOR_ACTION.search(simplified(text.strip())))
 
 
 def looks_like_question(text: str) -> bool:

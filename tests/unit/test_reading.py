@@ -81,3 +81,12 @@ def test_two_problems_split_into_clauses():
                                            ("不行不行太吵了", False), ("有没有人管", False), ("谁家的狗天天叫", False)])
 def test_a_not_a_questions_and_who(text, expected):
     assert looks_like_question(text) is expected
+
+
+@pytest.mark.parametrize("text,expected", [("楼上漏水到我家了怎么办", True), ("家里停电了怎么办", True),
+                                           ("我妈一个人在家，能不能有人上门送饭", True), ("可以上门办理吗", False),
+                                           ("邻里纠纷调解不成还能怎么办", False)])
+def test_requests_put_as_questions(text, expected):
+    from bot.core.reading import asks_for_action
+
+    assert asks_for_action(text) is expected
