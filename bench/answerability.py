@@ -80,7 +80,7 @@ class Candidates:
 
 def candidates(retriever, question: str) -> Candidates:
     """What HybridRetriever.search computes before it calls answerable."""
-    from bot.retrieval.tokenize import simplified
+    from bot.core.chinese import simplified
 
     snap = retriever.index.snapshot()
     query = simplified(question)

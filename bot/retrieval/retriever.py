@@ -32,7 +32,8 @@ from bot.core.ports import Hit
 from bot.retrieval.answerable import AnswerabilityParams, TopicSimilarity, head_of, items, named_in_context, topic_score
 from bot.retrieval.embeddings import Embedder, embed_documents
 from bot.retrieval.index import KnowledgeIndex, Snapshot
-from bot.retrieval.tokenize import simplified, tokenize, words
+from bot.core.chinese import simplified
+from bot.retrieval.tokenize import tokenize, words
 
 CANDIDATES = 50
 DENSE_ONLY_BELOW = 0.6

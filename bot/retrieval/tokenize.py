@@ -6,8 +6,6 @@ import logging
 import re
 import threading
 
-from bot.core.chinese import simplified  # noqa: F401  (re-exported: retrieval normalises queries with it)
-
 _lock = threading.Lock()
 _jieba = None
 
