@@ -17,8 +17,7 @@ import random
 import re
 import sys
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -68,45 +67,8 @@ def operating_points(knowledge, shipped: AnswerabilityParams | None) -> list[Poi
     return [Point(p, p == shipped) for p in dict.fromkeys(grid)]
 
 
-@dataclass(frozen=True)
-class Candidates:
-    """A question's top_k passages above the relevance threshold, before the answerability check."""
-
-    query: str
-    qvec: np.ndarray | None
-    snap: object
-    scored: list
-
-
-def candidates(retriever, question: str) -> Candidates:
-    """What HybridRetriever.search computes before it calls answerable."""
-    from bot.core.chinese import simplified
-
-    snap = retriever.index.snapshot()
-    query = simplified(question)
-    qvec = retriever._query_vector(query)
-    scored = [s for s in retriever.score(query, snap, retriever.top_k, qvec)
-              if s.relevance >= retriever.params.min_relevance]
-    return Candidates(query, qvec, snap, scored)
-
-
-@contextmanager
-def answerability(retriever, params: AnswerabilityParams | None):
-    """HybridRetriever.answerable reads its setting from the retriever's params."""
-    saved = retriever.params
-    retriever.params = replace(saved, answerability=params)
-    try:
-        yield
-    finally:
-        retriever.params = saved
-
-
-def hits_at(retriever, cand: Candidates, params: AnswerabilityParams | None) -> list:
-    scored = cand.scored
-    if params is not None and scored:
-        with answerability(retriever, params):
-            scored = retriever.answerable(cand.query, cand.qvec, cand.snap, scored)
-    return [retriever._hit(cand.snap, s) for s in scored]
+def hits_at(retriever, found, params: AnswerabilityParams | None) -> list:
+    return [] if found is None else retriever.hits(found, params)
 
 
 def hits_per_point(retriever, questions: list[dict], points: list[Point], what: str) -> list[list[list]]:
@@ -114,7 +76,7 @@ def hits_per_point(retriever, questions: list[dict], points: list[Point], what: 
     start = time.perf_counter()
     out: list[list[list]] = [[] for _ in points]
     for q in questions:
-        cand = candidates(retriever, q["question"])
+        cand = retriever.candidates(q["question"])
         # the first point embeds the passages' headings into the retriever's memo; the other points
         # (and a search after them) reuse those vectors, so all compare the same cosines
         for row, point in zip(out, points):

@@ -57,6 +57,16 @@ class RetrievalParams:
 
 
 @dataclass(frozen=True)
+class Candidates:
+    """A query's passages above the relevance threshold, with what the answerability check reads."""
+
+    query: str  # as searched (simplified characters)
+    qvec: np.ndarray | None
+    snap: Snapshot
+    scored: list["Scored"]
+
+
+@dataclass(frozen=True)
 class Scored:
     row: int
     fused: float
@@ -81,20 +91,30 @@ class HybridRetriever:
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """Return passages that answer the query, best first; empty when the query is not covered."""
+        found = self.candidates(query, k)
+        return [] if found is None else self.hits(found, self.params.answerability)
+
+    def candidates(self, query: str, k: int | None = None) -> "Candidates | None":
+        """The top-k passages above the relevance threshold, before the answerability check."""
         snap = self.index.snapshot()
         if snap is None or not snap.entries or not query.strip():
-            return []
+            return None
         query = simplified(query)
         qvec = self._query_vector(query)
         scored = [s for s in self.score(query, snap, k or self.top_k, qvec)
                   if s.relevance >= self.params.min_relevance]
-        if self.params.answerability is not None and scored:
-            scored = self.answerable(query, qvec, snap, scored)
-        return [self._hit(snap, s) for s in scored]
+        return Candidates(query, qvec, snap, scored)
 
-    def answerable(self, query: str, qvec: np.ndarray | None, snap: Snapshot, scored: list[Scored]) -> list[Scored]:
+    def hits(self, found: "Candidates", answerability: AnswerabilityParams | None) -> list[Hit]:
+        """The candidates that pass the answerability check at this setting (None: all of them)."""
+        scored = found.scored
+        if answerability is not None and scored:
+            scored = self.answerable(found, answerability)
+        return [self._hit(found.snap, s) for s in scored]
+
+    def answerable(self, found: "Candidates", params: AnswerabilityParams) -> list[Scored]:
         """The passages that answer the question, not merely sit near it (see retrieval/answerable.py)."""
-        params = self.params.answerability
+        query, qvec, snap, scored = found.query, found.qvec, found.snap, found.scored
         named_items = items(words(query)) if params.check_items else []
         heads = [head_of(snap.entries[s.row]["title"], snap.entries[s.row]["section"]) for s in scored]
         if qvec is None or params.min_topic <= 0:  # no topic check (bm25-only measurement, or switched off)
