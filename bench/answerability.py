@@ -3,7 +3,7 @@
 An operating point is one AnswerabilityParams (or None: relevance alone decides).
 Each question is scored once (HybridRetriever.score, then the relevance
 threshold, as search does); every point then runs the product's own
-HybridRetriever.answerable over the same candidates, so the hits at a point are
+HybridRetriever.hits over the same candidates, so the hits at a point are
 the hits search would return with that setting (checked against search).
 
 Indexes: the policy corpus without the documents that answer one fold of the
