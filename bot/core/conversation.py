@@ -14,7 +14,7 @@ from bot.core.dialogue import DialogueState, IntakeDraft
 from bot.core.intake import ASK_WHAT, Intake
 from bot.core.intents import (ABOUT, COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, QUESTION, REQUEST, THANKS,
                               UNSURE, IntentClassifier)
-from bot.core.reading import (asks_for_action, asks_why_phone, declines_phone, is_cancel, landline_only,
+from bot.core.reading import (after_cancel, asks_for_action, asks_why_phone, declines_phone, is_cancel, landline_only,
                               looks_like_question, read_correction, wants_confidentiality)
 from bot.core.locks import KeyedLocks
 from bot.core.messages import Button, Citation, Incoming, Reply
@@ -126,10 +126,9 @@ class Conversation:
             return self._start_intake(incoming, state, REQUEST, guessed=True)
         if result.intent in (REQUEST, DISPUTE, UNSURE) and self._reads_as_question(text, result):
             # "老人家食堂晚上开门吗", "暖气不热自己在家能先查点啥": a question, though it names a person or a
-            # problem. Answered when the documents answer it; the answer keeps its 转给工作人员 button.
-            answered = self._answer(text, state, not_covered=result.intent == UNSURE)
-            if answered:
-                return answered
+            # problem. Answered from the documents, or "not covered"; either way its 转给工作人员 button
+            # turns it into a report with one tap.
+            return self._answer(text, state)
         match result.intent:
             case "emergency":
                 return [Reply(texts.emergency(self.emergency_numbers), intent=EMERGENCY)] + \
@@ -174,6 +173,9 @@ class Conversation:
             return self.intake.decline_phone(draft, incoming)  # "那算了不留了" gives up the phone, not the report
         if is_cancel(text):
             state.intake = None
+            rest = after_cancel(text)
+            if len(rest) >= 6 and looks_like_question(rest):  # "算了先不说这个，我想问问社区有没有…培训"
+                return [Reply(texts.REPORT_CANCELLED, intent=draft.kind)] + self._answer(rest, state)
             return [Reply(texts.REPORT_CANCELLED, intent=draft.kind)]
         if wants_confidentiality(text) and not find_phone(text):
             return [Reply(texts.CONFIDENTIAL, intent=draft.kind), self.intake.reprompt(draft)]

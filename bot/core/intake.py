@@ -109,9 +109,15 @@ class Intake:
         """Change the slot a correction in words names ("电话写错了，是137…"), then go on where the report was."""
         value = correction.value
         slot = correction.slot
-        if slot is None:  # "不对，是5号楼" / "不对，139…": the new value tells which slot it is
-            slot = "phone" if find_phone(value) else "place" if self._place_of(value) or looks_like_place(value) \
-                else draft.asking if draft.asking in _PROMPTS else None
+        if slot is None:  # "不对，是5号楼" / "不对，139…" / "我说错了，是楼道的窗户关不上": the value tells which
+            if find_phone(value):
+                slot = "phone"
+            elif self._place_of(_with_estate(value, draft.place)) is not None:
+                slot = "place"
+            elif draft.asking in ("confirm", "description") and len(value) >= 4:
+                slot = "description"  # a new problem in words: "楼道的窗户" names where, but the clause is what
+            else:
+                slot = draft.asking if draft.asking in _PROMPTS else None
         if slot == "phone":
             phone = find_phone(value)
             if not phone:
@@ -123,7 +129,7 @@ class Intake:
                 draft.place, draft.building_id, draft.grid_id, draft.community = "", None, None, ""
                 draft.asking = "place"
                 return [Reply("好的，请告诉我正确的位置（小区/楼号/单元）。", intent=draft.kind)]
-            self._set_place(draft, _with_estate(value, draft.place))
+            self._set_place(draft, self._keep_building(_with_estate(value, draft.place), draft.place))
         elif slot == "description":
             if not correction.given or len(value) < 3:
                 draft.description, draft.problems, draft.asking = "", [], "description"
@@ -217,6 +223,14 @@ class Intake:
     def _place_of(self, text: str):
         return self.places.resolve(text)
 
+    def _keep_building(self, value: str, previous: str) -> str:
+        """"小区说错了，是景村东里" corrects the estate, not the building given before: 景村东里 + 3号楼."""
+        match = self._place_of(value)
+        building = re.search(r"\d+号楼.*$", previous or "")
+        if match is not None and match.building_id is None and building and not re.search(r"\d", value):
+            return match.text + building.group(0)
+        return value
+
     def refines_place(self, draft: IntakeDraft, text: str) -> bool:
         """"具体是3号楼门口" said after an estate alone: more of the place, not an answer to the phone."""
         return bool(draft.place) and not find_phone(text) and looks_like_place(text) and \
@@ -264,6 +278,8 @@ class Intake:
             place = self._place_of(clause)
             if place is not None and len(clause.replace(place.text, "")) < 2:
                 continue  # "景村里2号楼" alone is where, not what
+            if find_phone(clause) or contact_time(clause, asked=True) or len(clause) < 5:
+                continue  # "电话139…", "下午都能打", "吓着小孩了": how to reach them, or a remark
             match = self.categorizer.classify(clause)
             if match.confidence >= 0.5 and match.name not in found and match.name != "其他":
                 found[match.name] = clause

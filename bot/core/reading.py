@@ -22,11 +22,11 @@ _QUESTION_WORDS = re.compile(
 # "能不能派人来修" is a request in question form; so is the rhetoric of a complaint ("怎么还没人管").
 _ASKS_FOR_ACTION = re.compile(
     r"(能不能|可不可以|能否|可否|可以|请|麻烦|快)(你们|社区|物业|网格员|工作人员)?.{0,4}"
-    r"(派人|来人|来看|有人(上门|过来|来)|帮我|帮忙|帮着|修|处理|解决|清理|管一管|管管|协调|疏通|更换|换一下)|"
+    r"(派人|来人|来看|有人(上门|过来|来)|帮(我|她|他|我们|忙|着)|修|处理|解决|清理|管一管|管管|协调|疏通|更换|换一下)|"
     r"(怎么|为什么|为啥|咋)(还|一直|总是|老是)?(没|不)(人)?(来|修|管|处理|解决)|"
     r"(到底|究竟)(有没有人|管不管|修不修)|(有没有人|有人)管(吗|没|不|啊|呀)?[？?！!]*$|"
     # a problem happening now, and what to do about it: "楼上漏水到我家了怎么办"
-    r"(坏|漏|渗|堵|停|裂|塌|断|爆|淹|掉|不热|不亮|不通|没电|没水)[^，。？?！!]{0,8}了[，,]?[^，。？?！!]{0,4}(怎么办|咋办|怎么弄|怎么整)"
+    r"(坏|漏|渗|滴|堵|停|裂|塌|断|爆|淹|掉|不热|不亮|不通|没电|没水)[^？?]{0,20}(怎么办|咋办|怎么弄|怎么整)[呢啊呀吧？?！!。]*$"
 )
 
 
@@ -58,9 +58,23 @@ def is_cancel(text: str) -> bool:
         return False
     if _CANCEL.search(text):
         return True
-    # "不用了，车已经开走了", "哦已经有人修好了不用了": a problem gone away, said anywhere in a short message
-    return bool(re.search(r"(算了|不用了|不需要了|不报了|不用报了|不提交了|先不提交|取消吧|不用麻烦)", text)) or \
-        bool(re.search(r"已经(有人)?(修好|弄好|解决|处理好|好)了", text) and len(text) <= 20)
+    # "不用了，车已经开走了", "当我没说吧", "先搁着吧，改天再说", "…给通开了，没事了": anywhere in a short message
+    return bool(_CANCEL_ANYWHERE.search(text)) or \
+        bool(re.search(r"(已经|刚|刚刚)(有人)?[^，。]{0,6}(修好|弄好|解决|处理好|通开|弄通|好)了|没事了$", text)
+             and len(text) <= 30)
+
+
+_CANCEL_ANYWHERE = re.compile(r"算了|不用了|不需要了|不报了|不用报了|不提交了|先不提交|取消吧|不用麻烦|当我没说|就当没说|"
+                              r"改天再说|以后再说|回头再说|先搁着|先放着|先放一放|不用管了|别管了")
+
+
+def after_cancel(text: str) -> str:
+    """What follows the words that call a report off: "算了先不说这个，我想问问…" -> "我想问问…"."""
+    found = None
+    for found in _CANCEL_ANYWHERE.finditer(simplified(text)):
+        pass
+    rest = text[found.end():] if found else ""
+    return re.sub(r"^[，,。！!\s]*(先不说这个|不说这个了|不说这个|先不说了)?[，,。！!\s]*", "", rest).strip()
 
 
 # -- corrections in words ----------------------------------------------------

@@ -420,3 +420,20 @@ def test_a_question_with_no_word_in_the_passages_is_answered_with_a_fact_of_the_
     answer = compose("老人家食堂怎么收费", [passage])
 
     assert "2元" in answer.text and "4元" in answer.text and "到社区" not in answer.text
+
+
+@pytest.mark.parametrize("text", ["我爸突然胸口疼，喘不上气来", "我妈晕过去了叫不醒"])
+def test_medical_emergencies_get_the_numbers_at_once(chat, text):
+    say, _, _ = chat
+
+    replies = say(text)
+
+    assert "120" in replies[0].text and replies[0].intent == "emergency"
+
+
+def test_a_question_that_names_a_problem_but_is_not_covered_is_not_taken_for_a_report(chat):
+    say, _, fakes = chat
+
+    [reply] = say("孩子放暑假家里没人看，社区有托管班吗")
+
+    assert reply.text == texts.NOT_COVERED and fakes["dialogues"].load("telegram", "r1").intake is None

@@ -241,3 +241,46 @@ def test_fear_of_being_known_as_the_reporter_is_answered_and_the_report_goes_on(
 
     assert replies[0].text == texts.CONFIDENTIAL and state().intake is not None
     assert replies[0].intent != "followup"
+
+
+def test_a_problem_corrected_in_words_without_naming_the_slot_changes_the_problem_not_the_place(chat):
+    say, press, state, _ = chat
+    say("景村里2号楼楼道灯不亮，麻烦派人来修，电话13911112345，晚上联系我")
+
+    say("我说错了，灯是好的，是楼道的窗户关不上")
+
+    assert state().intake.place == "景村里2号楼" and state().intake.description == "楼道的窗户关不上"
+
+
+def test_an_estate_corrected_keeps_the_building(chat):
+    say, _, state, _ = chat
+    say("景村里3号楼楼道灯不亮，麻烦派人来修，电话13911112345，晚上联系我")
+
+    say("小区说错了，不是景村里，是华江里")
+
+    assert state().intake.place == "华江里3号楼" and state().intake.asking == "confirm"
+
+
+@pytest.mark.parametrize("words", ["当我没说吧", "先搁着吧，改天再说", "我老公刚拿皮搋子给通开了，没事了"])
+def test_everyday_ways_of_calling_it_off(chat, words):
+    say, _, state, fakes = chat
+    say("景村里1号楼下水道堵了，麻烦派人来通一下")
+
+    assert say(words)[0].text == texts.REPORT_CANCELLED and state().intake is None and not fakes["desk"].drafts
+
+
+def test_calling_it_off_and_asking_something_else_in_one_message_answers_the_question(chat):
+    say, _, state, _ = chat
+    say("景村里1号楼下水道堵了，麻烦派人来通一下")
+
+    replies = say("算了先不说这个，我想问问老人家食堂办卡要带什么材料")
+
+    assert replies[0].text == texts.REPORT_CANCELLED and replies[1].citations
+
+
+def test_a_phone_and_a_time_in_the_first_message_are_not_listed_as_problems(chat):
+    say, _, state, _ = chat
+
+    [summary] = say("景村里2号楼暖气不热，我手机号15900112233，下午都能打")
+
+    assert "问题（" not in summary.text and state().intake.problems == []

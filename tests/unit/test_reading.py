@@ -90,3 +90,11 @@ def test_requests_put_as_questions(text, expected):
     from bot.core.reading import asks_for_action
 
     assert asks_for_action(text) is expected
+
+
+@pytest.mark.parametrize("text,expected", [("能不能帮她安排送饭", True), ("网格员能不能帮老人代办补贴申请", False),
+                                           ("卫生间顶上往下滴水了，楼上渗下来的，这可怎么办", True)])
+def test_a_request_for_someone_versus_a_question_about_a_service(text, expected):
+    from bot.core.reading import asks_for_action
+
+    assert asks_for_action(text) is expected
