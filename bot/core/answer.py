@@ -160,6 +160,8 @@ def compose(question: str, hits: Sequence[Hit], max_chars: int = 380, passages: 
         length += len(items[end][0].text)  # the paragraph goes on (no line break, no space): finish it
         end += 1
     chosen = [sentence for sentence, _ in items[first:end]]
+    while len(chosen) > 1 and chosen[-1].heading:
+        chosen.pop()  # a heading at the end introduces nothing that follows
     text = _render(chosen)
     if len(text) > max_chars * 2:  # one enormous sentence
         text = text[: max_chars * 2] + "……"

@@ -14,7 +14,7 @@ from bot.core.dialogue import DialogueState, IntakeDraft
 from bot.core.intake import ASK_WHAT, Intake
 from bot.core.intents import (ABOUT, COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, QUESTION, REQUEST, THANKS,
                               UNSURE, IntentClassifier)
-from bot.core.reading import (after_cancel, asks_for_action, asks_why_phone, declines_phone, is_cancel, landline_only,
+from bot.core.reading import (after_cancel, asks_for_action, asks_why_phone, asks_will_you_act, declines_phone, is_cancel, landline_only,
                               looks_like_question, read_correction, wants_confidentiality)
 from bot.core.locks import KeyedLocks
 from bot.core.messages import Button, Citation, Incoming, Reply
@@ -181,6 +181,8 @@ class Conversation:
             return [Reply(texts.CONFIDENTIAL, intent=draft.kind), self.intake.reprompt(draft)]
         if result.intent == FOLLOWUP:
             return self._my_tickets(incoming, FOLLOWUP) + [self.intake.reprompt(draft)]
+        if asks_will_you_act(text) and not self.intake.accepts(draft, text):
+            return [Reply(texts.WILL_ACT, intent=draft.kind), self.intake.reprompt(draft)]
         correction = read_correction(text)
         if correction is not None and self._is_correction(draft, correction):
             replies = self.intake.correct(draft, correction, incoming)

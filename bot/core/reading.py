@@ -41,6 +41,14 @@ def looks_like_question(text: str) -> bool:
     return bool(_QUESTION_WORDS.search(text)) and not _ASKS_FOR_ACTION.search(text)
 
 
+_WILL_YOU = re.compile(r"(你们|社区|网格员|有人)?(能|会|可以)(管|处理|解决|来)(吗|不|么)|管不管|有用吗|有没有用|靠谱吗")
+
+
+def asks_will_you_act(text: str) -> bool:
+    """"你们能管吗" while a report is being taken: a worry to answer, not a policy question."""
+    return bool(_WILL_YOU.search(simplified(text))) and len(text) <= 15
+
+
 # -- cancelling in words -----------------------------------------------------
 _CANCEL = re.compile(
     r"^(那|哦|噢|嗯|好吧|好的|行|那就)?[，,\s]*("

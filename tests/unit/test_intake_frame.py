@@ -284,3 +284,12 @@ def test_a_phone_and_a_time_in_the_first_message_are_not_listed_as_problems(chat
     [summary] = say("景村里2号楼暖气不热，我手机号15900112233，下午都能打")
 
     assert "问题（" not in summary.text and state().intake.problems == []
+
+
+def test_asking_whether_anyone_will_act_is_reassured_and_the_report_goes_on(chat):
+    say, _, state, _ = chat
+    say("楼上天天半夜拖椅子吵得睡不着，麻烦管一管")
+
+    replies = say("你们能管吗")
+
+    assert replies[0].text == texts.WILL_ACT and ASK_PLACE in replies[-1].text and state().intake is not None
