@@ -43,14 +43,15 @@ def _numbers(text: str) -> str:
 
 
 # Disclaimers and notices that say nothing about the question are never an answer.
-_BOILERPLATE = re.compile(r"本文件为示例|示例内容|供系统演示|不代表正式政策|仅供参考|以正式文件为准|版权所有")
+_BOILERPLATE = re.compile(r"本文件为示例|示例内容|示例值|供系统演示|不代表正式政策|仅供参考|以正式文件为准|版权所有")
 
 # What kind of fact a question asks for, and how that fact looks in a sentence: a sentence holding a fact
 # of the asked kind weighs a quarter more ("几点开门" -> "17:00"; "补多少" -> "900元").
 _ANSWER_TYPES = [
-    (re.compile(r"几点|什么时[间候]开|开门|关门|营业|上班时间|办公时间|开放时间|几点到几点"),
+    (re.compile(r"几点|什么时[间候]开|开门|关门|营业|上班时间|办公时间|开放时间|几点到几点|"
+                r"(周末|礼拜|星期|周[六日天]).{0,12}(上班|值班|开门|办公|有人)"),
      re.compile(r"\d{1,2}[:：]\d{2}|\d{1,2}点|[上下]午|全天")),
-    (re.compile(r"多少钱|[补给领发交收花赔付退报]多少|多少元|多少块|收费|费用|价格|标准是多少|能补|金额"),
+    (re.compile(r"多少钱|[补给领发交收花赔付退报]多少|多少元|多少块|几块|便宜|收费|费用|价格|标准是多少|能补|金额"),
      re.compile(r"\d+(\.\d+)?\s*(元|块|万元)|免费|不收")),
     (re.compile(r"多久|多长时间|几天|多少天|几个工作日|期限|时限|多快"),
      re.compile(r"\d+\s*(个)?(工作日|天|日|小时|个月|周)|[一二三四五六七八九十]+(个)?(工作日|天|日|小时|个月)")),
