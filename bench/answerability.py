@@ -154,7 +154,8 @@ class KnownVectors:
     """The full index's vectors for the chunks a fold index ingests again: a fold embeds (almost) nothing.
 
     Anything else (queries, headings, the probe questions of the dense floor, a batch
-    with a chunk the full index lacks) goes to the service's embedder as it is.
+    with a chunk the full index lacks) goes to the service's embedder by the same path
+    the service takes (queries: embed; documents and headings: embed_documents).
     """
 
     def __init__(self, embedder, snap):
@@ -170,11 +171,16 @@ class KnownVectors:
         return self.embedder.dimension
 
     def embed(self, texts):
-        # single texts take the service's query path (int8 copy, memo): only batches are served from the table
-        if len(texts) > 1 and all(t in self.known for t in texts):
+        return self.embedder.embed(texts)  # queries and probe questions: the service's own path
+
+    def embed_documents(self, texts):
+        """Chunks the full index holds come from its table; headings and new chunks take the document path."""
+        from bot.retrieval.embeddings import embed_documents
+
+        if texts and all(t in self.known for t in texts):
             self.served += len(texts)
             return np.stack([self.known[t] for t in texts])
-        return self.embedder.embed(texts)
+        return embed_documents(self.embedder, texts)
 
 
 def fold_kb(full_kb, corpus_file: Path, laws: Path, knowledge, fold: int, k: int, dropped: set[str],

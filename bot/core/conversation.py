@@ -14,8 +14,8 @@ from bot.core.dialogue import DialogueState, IntakeDraft
 from bot.core.intake import ASK_WHAT, Intake
 from bot.core.intents import (ABOUT, COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, QUESTION, REQUEST, THANKS,
                               UNSURE, IntentClassifier)
-from bot.core.reading import (after_cancel, asks_for_action, asks_why_phone, asks_will_you_act, declines_phone, is_cancel, landline_only,
-                              looks_like_question, read_correction, wants_confidentiality)
+from bot.core.reading import (after_cancel, asks_for_action, asks_why_phone, asks_will_you_act, declines_phone,
+                              is_cancel, landline_only, looks_like_question, read_correction, wants_confidentiality)
 from bot.core.locks import KeyedLocks
 from bot.core.messages import Button, Citation, Incoming, Reply
 from bot.core.ports import AnswerWriter, DialogueStore, IntentFeedback, Retriever, TicketDesk
@@ -407,18 +407,10 @@ class Conversation:
         state.intake, state.pending_text = None, ""
         return [Reply(texts.CANCELLED if had else texts.NOTHING_TO_CANCEL, intent=COMMAND)]
 
-    def _rate_button(self, incoming: Incoming, state: DialogueState, argument: str) -> list[Reply]:
-        return self._rate(incoming, state, f"rate:{argument}")
-
-    def _handoff_button_pressed(self, incoming: Incoming, state: DialogueState, argument: str) -> list[Reply]:
-        return self._handoff(incoming, state, argument)
-
-    def _ask_instead_button(self, incoming: Incoming, state: DialogueState, argument: str) -> list[Reply]:
-        return self._just_asking(incoming, state, argument)
-
     # -- ratings -------------------------------------------------------------
-    def _rate(self, incoming: Incoming, state: DialogueState, payload: str) -> list[Reply]:
-        _, ticket_id, value = (payload.split(":") + ["", ""])[:3]
+    def _rate(self, incoming: Incoming, state: DialogueState, argument: str) -> list[Reply]:
+        """A rating button: "<ticket id>:<1-5 | no>"."""
+        ticket_id, _, value = argument.partition(":")
         stars = 1 if value == "no" else int(value) if value.isdigit() else 0
         if not 1 <= stars <= 5:
             return [Reply("请选择1到5分。", intent="rating")]
@@ -448,9 +440,9 @@ class Conversation:
 _BUTTONS = {
     "intake": Conversation._intake_button,
     "choose": Conversation._choose_button,
-    "handoff": Conversation._handoff_button_pressed,
-    "ask_instead": Conversation._ask_instead_button,
-    "rate": Conversation._rate_button,
+    "handoff": Conversation._handoff,
+    "ask_instead": Conversation._just_asking,
+    "rate": Conversation._rate,
 }
 _COMMANDS = {
     "/start": Conversation._start_command,

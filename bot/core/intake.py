@@ -17,7 +17,7 @@ from dataclasses import asdict
 
 from bot.core.dialogue import IntakeDraft
 from bot.core.messages import Button, Incoming, Reply
-from bot.core.ports import Categorizer, Places, TicketDesk, TicketDraft
+from bot.core.ports import Categorizer, PlaceMatch, Places, TicketDesk, TicketDraft
 from bot.core.privacy import find_phone, mask
 from bot.core.reading import Correction, clauses, contact_time, looks_like_place
 
@@ -58,7 +58,7 @@ class Intake:
         """Begin a report from the resident's first message."""
         draft = IntakeDraft(kind=kind)
         if incoming.text and not incoming.text.startswith("/"):
-            self._absorb_text(draft, incoming.text, first=True)
+            self._absorb_text(draft, incoming.text)
         self._absorb_attachments(draft, incoming)
         if kind == "emergency":
             draft.sla_class = "emergency"
@@ -84,7 +84,7 @@ class Intake:
             case "place":
                 return self.places.resolve(text) is not None or looks_like_place(text) or bool(find_phone(text))
             case "phone":
-                return bool(find_phone(text)) or any(ch.isdigit() for ch in text)
+                return bool(find_phone(text)) or bool(_SOME_DIGITS.search(text))
             case "contact_time":
                 return bool(contact_time(text, asked=True)) or bool(find_phone(text))
             case "confirm":
@@ -126,7 +126,7 @@ class Intake:
             draft.phone, draft.no_phone = phone, False
         elif slot == "place":
             if not (self._place_of(value) or looks_like_place(value)):
-                draft.place, draft.building_id, draft.grid_id, draft.community = "", None, None, ""
+                _put_place(draft, "")
                 draft.asking = "place"
                 return [Reply("好的，请告诉我正确的位置（小区/楼号/单元）。", intent=draft.kind)]
             self._set_place(draft, self._keep_building(_with_estate(value, draft.place), draft.place))
@@ -190,15 +190,14 @@ class Intake:
                 self._absorb_text(draft, text)
         return None
 
-    def _absorb_text(self, draft: IntakeDraft, text: str, first: bool = False) -> None:
+    def _absorb_text(self, draft: IntakeDraft, text: str) -> None:
         """Fill every empty slot the message gives, whatever was asked."""
         if not draft.description:
             self._describe(draft, text.strip()[:1000])
         if not draft.place:
             match = self._place_of(text)
             if match:
-                draft.place, draft.building_id, draft.grid_id, draft.community = \
-                    match.text, match.building_id, match.grid_id, match.community
+                _put_place(draft, match.text, match)
         if not draft.phone:
             phone = find_phone(text) or ""
             if phone:
@@ -214,8 +213,7 @@ class Intake:
             draft.lat, draft.lon = incoming.location.latitude, incoming.location.longitude
             match = self.places.resolve_location(incoming.location.latitude, incoming.location.longitude)
             if match:
-                draft.place, draft.building_id, draft.grid_id, draft.community = \
-                    match.text, match.building_id, match.grid_id, match.community
+                _put_place(draft, match.text, match)
             elif not draft.place:
                 draft.place = incoming.location.label or \
                     f"定位 {incoming.location.latitude:.5f},{incoming.location.longitude:.5f}"
@@ -246,20 +244,16 @@ class Intake:
         combined = text if draft.place in text else draft.place + text
         match = self._place_of(combined)
         if match and (match.building_id or not draft.building_id):
-            draft.place, draft.building_id, draft.grid_id, draft.community = \
-                match.text, match.building_id, match.grid_id, match.community or draft.community
-            if match.text != combined and not match.building_id:
-                draft.place = combined[:100]
+            community = match.community or draft.community
+            # a spot the resolver does not keep ("北门口") stays in the resident's words
+            _put_place(draft, match.text if match.building_id or match.text == combined else combined[:100], match)
+            draft.community = community
         else:
             draft.place = combined[:100]
 
     def _set_place(self, draft: IntakeDraft, text: str) -> None:
         match = self._place_of(text)
-        if match:
-            draft.place, draft.building_id, draft.grid_id, draft.community = \
-                match.text, match.building_id, match.grid_id, match.community
-        else:
-            draft.place, draft.building_id, draft.grid_id, draft.community = text[:100], None, None, ""
+        _put_place(draft, match.text if match else text[:100], match)
 
     def _describe(self, draft: IntakeDraft, text: str) -> None:
         """The problem in the resident's words; two distinct problems in one message are listed apart."""
@@ -393,6 +387,14 @@ class Intake:
             text = (f"已提交，工单号 {info.id}。我们会派给负责的网格员，并按时限联系您；"
                     "发送 /my 可以随时查看进度。")
         return [Reply(text, intent=draft.kind, ticket_id=info.id)]
+
+
+def _put_place(draft: IntakeDraft, text: str, match: PlaceMatch | None = None) -> None:
+    """The place in words, with the building, grid and community it resolved to (none when it did not)."""
+    draft.place = text
+    draft.building_id = match.building_id if match else None
+    draft.grid_id = match.grid_id if match else None
+    draft.community = match.community if match else ""
 
 
 def _with_estate(value: str, previous: str) -> str:

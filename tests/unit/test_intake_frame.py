@@ -89,24 +89,28 @@ def test_a_phone_corrected_in_words_at_the_summary_replaces_the_old_one(chat):
     assert fakes["desk"].drafts[0].phone == "13700003333"
 
 
-def test_a_building_corrected_in_words_keeps_the_estate(chat):
-    say, press, state, _ = chat
-    say("景村里3号楼楼道堆满了杂物")
-    say("13911112345")
-    press("intake:time:随时")
-
-    say("不对，是5号楼，不是3号楼")
-
-    assert state().intake.place == "景村里5号楼" and state().intake.asking == "confirm"
 
 
-def test_the_problem_corrected_in_words(chat):
-    say, press, state, _ = chat
-    say("景村里3号楼暖气不热，电话13911112345，晚上联系我")
+@pytest.mark.parametrize("first,correction,place,description", [
+    ("景村里3号楼楼道堆满了杂物，麻烦派人来清理，电话13911112345，晚上联系我", "不对，是5号楼，不是3号楼",
+     "景村里5号楼", None),  # the building corrected: the estate kept
+    ("景村里3号楼楼道灯不亮，麻烦派人来修，电话13911112345，晚上联系我", "小区说错了，不是景村里，是华江里",
+     "华江里3号楼", None),  # the estate corrected: the building kept
+    ("景村里3号楼暖气不热，电话13911112345，晚上联系我", "问题说错了，是厨房漏水", "景村里3号楼", "厨房漏水"),
+    ("景村里2号楼楼道灯不亮，麻烦派人来修，电话13911112345，晚上联系我", "我说错了，灯是好的，是楼道的窗户关不上",
+     "景村里2号楼", "楼道的窗户关不上"),  # no slot named: words that are no place change the problem
+])
+def test_a_correction_in_words_at_the_summary_changes_what_it_names(chat, first, correction, place, description):
+    say, _, state, _ = chat
+    say(first)
 
-    say("问题说错了，是厨房漏水")
+    say(correction)
 
-    assert state().intake.description == "厨房漏水" and state().intake.category == "供水"
+    draft = state().intake
+    assert draft.place == place and draft.asking == "confirm"
+    if description is not None:
+        assert draft.description == description
+
 
 
 def test_a_resident_without_a_phone_may_report_and_the_ticket_says_so(chat):
@@ -243,22 +247,6 @@ def test_fear_of_being_known_as_the_reporter_is_answered_and_the_report_goes_on(
     assert replies[0].intent != "followup"
 
 
-def test_a_problem_corrected_in_words_without_naming_the_slot_changes_the_problem_not_the_place(chat):
-    say, press, state, _ = chat
-    say("景村里2号楼楼道灯不亮，麻烦派人来修，电话13911112345，晚上联系我")
-
-    say("我说错了，灯是好的，是楼道的窗户关不上")
-
-    assert state().intake.place == "景村里2号楼" and state().intake.description == "楼道的窗户关不上"
-
-
-def test_an_estate_corrected_keeps_the_building(chat):
-    say, _, state, _ = chat
-    say("景村里3号楼楼道灯不亮，麻烦派人来修，电话13911112345，晚上联系我")
-
-    say("小区说错了，不是景村里，是华江里")
-
-    assert state().intake.place == "华江里3号楼" and state().intake.asking == "confirm"
 
 
 @pytest.mark.parametrize("words", ["当我没说吧", "先搁着吧，改天再说", "我老公刚拿皮搋子给通开了，没事了"])
