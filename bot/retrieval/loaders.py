@@ -52,6 +52,8 @@ def load_document(path: Path) -> LoadedDocument:
     text = _normalise(text)
     if not text.strip():
         raise LoadError("文件中没有可用的文字")
+    if not title and not _first_heading(text):
+        title, text = _title_line(text)
     title = title or _first_heading(text) or path.stem
     date = date or _date_from_name(path.name)
     return LoadedDocument(title=title.strip(), date=date, text=text)
@@ -225,6 +227,33 @@ def _first_heading(text: str) -> str | None:
         if line.startswith("# "):
             return line[2:].strip()
     return None
+
+
+# A first line is a title when it is short, is not a sentence or a clause leading into
+# the next line, and text follows it: "关于2025年冬季取暖补贴的通知" is one,
+# "各位居民：" and "今年取暖补贴按面积计算。" are not.
+_TITLE_MAX = 60
+_NOT_A_TITLE_END = tuple("。；;，,：:、")
+
+
+def _title_line(text: str) -> tuple[str | None, str]:
+    """(title, text with that line as a '# ' heading) when the first line reads as a title, else (None, text).
+
+    Plain text, and Word or PDF files without a title in their metadata, are titled
+    this way: a district's notice carries its title on its first line, and a title
+    found by a resident's words is worth more than the file name ("notice-12.txt").
+    """
+    lines = text.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return None, text
+    line = lines[first].strip()
+    rest = "\n".join(lines[first + 1:]).strip()
+    if not rest or not 2 <= len(line) <= _TITLE_MAX or line.endswith(_NOT_A_TITLE_END):
+        return None, text
+    if _ISO_DATE.fullmatch(line) or not re.search(r"[^\W\d_]", line):
+        return None, text  # a date or a number is no title
+    return line, f"# {line}\n\n{rest}"
 
 
 def _date_from_name(name: str) -> str | None:

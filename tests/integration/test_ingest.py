@@ -51,7 +51,7 @@ def test_gbk_text_file_is_indexed_as_readable_chinese(config, open_kb):
 
     assert top.source == HEATING
     assert "网格员2小时内联系您" in " ".join(h.text for h in kb.retriever.search("网格员多久联系", 10))
-    assert top.title == "heating"  # a plain text file without front matter is titled after its name
+    assert top.title == "供暖季暖气不热怎么反映"  # a plain text file without front matter: its first line
 
 
 def test_hits_carry_title_section_and_date_of_their_document(config, open_kb):
@@ -286,3 +286,18 @@ def test_vectors_left_by_a_crashed_run_of_another_model_are_not_reused(config, s
     assert report.embedded == len(snapshot.entries)
     expected = other.embed([indexed_text(e) for e in snapshot.entries])
     assert np.allclose(snapshot.vectors, expected, atol=1e-5)
+
+
+def test_plain_text_notice_is_found_by_the_words_of_its_first_line_alone(tmp_path, make_config, write_doc, open_kb):
+    # The body never says 助餐 or 申领; only the first line, the notice's title, does.
+    write_doc(tmp_path / "knowledge", "notice-0457.txt",
+              "老年人助餐补贴申领办法\n年满60周岁的本区户籍老人，每餐补贴3元，到社区服务站登记。\n")
+    write_doc(tmp_path / "knowledge", "notice-0458.txt",
+              "社区服务站开放时间\n社区服务站周一至周五8:30-17:30开放，老人可以登记各类补贴。\n")
+    kb = open_kb(make_config(tmp_path))
+    kb.ingest()
+
+    top = kb.retriever.search("助餐补贴怎么申领")[0]
+
+    assert (top.source, top.title) == ("knowledge/notice-0457.txt", "老年人助餐补贴申领办法")
+    assert "助餐" not in top.text  # found by its title, cited with it, not repeated in the passage

@@ -69,6 +69,25 @@ def test_without_a_keyword_the_nearest_examples_decide():
     assert classifier.classify("说不清楚").name == "其他"
 
 
+def test_keywords_of_two_categories_in_equal_number_are_decided_by_meaning():
+    # 暖气 and 噪音 are both named once; the message is about the noise (吵)
+    categories = [Category("供暖", "屋里冷", "utility", "", ("暖气",), ("家里冷",)),
+                  Category("噪音扰民", "太吵", "general", "", ("噪音",), ("楼下吵",)),
+                  Category("其他", "", "general", "", (), ())]
+    classifier = CategoryClassifier(categories, OneHotEmbedder())
+
+    assert classifier.classify("楼上暖气管敲得吵死了，噪音一晚上").name == "噪音扰民"
+    assert classifier.classify("暖气不热，屋里冷，楼里还有噪音").name == "供暖"
+    assert classifier.classify("暖气噪音暖气").name == "供暖"  # more keywords of one category still win
+
+
+def test_keywords_in_equal_number_without_a_model_go_to_the_longest_keyword():
+    categories = [Category("供暖", "", "utility", "", ("暖气",), ()),
+                  Category("噪音扰民", "", "general", "", ("噪音扰民",), ())]
+
+    assert CategoryClassifier(categories).classify("暖气噪音扰民").name == "噪音扰民"
+
+
 def test_an_unknown_sla_class_in_the_file_is_a_config_error(tmp_path):
     bad = tmp_path / "categories.toml"
     bad.write_text('[[category]]\nname = "供暖"\nsla_class = "urgent"\n', "utf-8")

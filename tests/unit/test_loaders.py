@@ -157,10 +157,66 @@ def test_pdf_text_layer_is_read_with_title_and_creation_date(tmp_path, write_doc
         assert line in doc.text
 
 
-def test_pdf_without_metadata_is_titled_after_its_file_name(tmp_path, write_doc):
+def test_pdf_without_metadata_is_titled_by_its_first_line(tmp_path, write_doc):
     path = write_doc(tmp_path, "subsidy-notice.pdf", make_text_pdf(HEATING_PDF_LINES))
 
+    doc = load_document(path)
+
+    assert doc.title == HEATING_PDF_LINES[0]
+    assert doc.text.splitlines()[0] == f"# {HEATING_PDF_LINES[0]}"  # a heading, so chunks do not repeat it
+
+
+def test_pdf_whose_first_line_is_a_sentence_is_titled_after_its_file_name(tmp_path, write_doc):
+    path = write_doc(tmp_path, "subsidy-notice.pdf", make_text_pdf(HEATING_PDF_LINES[1:]))
+
     assert load_document(path).title == "subsidy-notice"
+
+
+def test_plain_text_notice_is_titled_by_its_first_line(tmp_path, write_doc):
+    path = write_doc(tmp_path, "notice-12.txt", "关于2025年冬季取暖补贴的通知\n2025年10月8日，区民政局……\n"
+                     "今年取暖补贴按建筑面积每平方米补5元。\n")
+
+    doc = load_document(path)
+
+    assert doc.title == "关于2025年冬季取暖补贴的通知"
+    assert doc.text.splitlines() == ["# 关于2025年冬季取暖补贴的通知", "", "2025年10月8日，区民政局……",
+                                     "今年取暖补贴按建筑面积每平方米补5元。"]
+
+
+@pytest.mark.parametrize("first", [
+    "各位居民：",  # a salutation leads into the next line
+    "今年取暖补贴按建筑面积每平方米补5元，低保户另外加200元。",  # a sentence
+    "2025-10-08",  # a date
+    "一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十多",
+])
+def test_first_line_that_is_no_title_leaves_the_file_name(tmp_path, write_doc, first):
+    path = write_doc(tmp_path, "notice-12.txt", f"{first}\n有问题找网格员小王。\n")
+
+    doc = load_document(path)
+
+    assert doc.title == "notice-12"
+    assert doc.text == f"{first}\n有问题找网格员小王。"
+
+
+def test_single_line_text_is_not_its_own_title(tmp_path, write_doc):
+    path = write_doc(tmp_path, "tip.txt", "楼道里别堆纸箱子\n")
+
+    assert load_document(path).title == "tip"
+
+
+def test_docx_without_title_or_heading_styles_is_titled_by_its_first_paragraph(tmp_path):
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("老年人助餐补贴申领办法")
+    document.add_paragraph("年满60周岁的本区户籍老人，每餐补贴3元。")
+    path = tmp_path / "scan-0457.docx"
+    document.save(str(path))
+
+    doc = load_document(path)
+
+    assert doc.title == "老年人助餐补贴申领办法"
+    assert doc.text.splitlines()[0] == "# 老年人助餐补贴申领办法"
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "gb18030"])
@@ -171,8 +227,8 @@ def test_chinese_text_file_in_legacy_encoding_is_decoded_without_mojibake(tmp_pa
 
     doc = load_document(path)
 
-    assert doc.text == text.strip()
-    assert doc.title == "notice"
+    assert doc.text == "# " + text.strip()  # its first line is its title, kept as a heading
+    assert doc.title == "关于2025年冬季取暖补贴的通知"
 
 
 def test_gb18030_text_with_characters_outside_gbk_is_decoded_without_mojibake(tmp_path, write_doc):
@@ -181,7 +237,7 @@ def test_gb18030_text_with_characters_outside_gbk_is_decoded_without_mojibake(tm
         text.encode("gbk")  # the sample must really need GB18030
     path = write_doc(tmp_path, "application.txt", text, encoding="gb18030")
 
-    assert load_document(path).text == text
+    assert load_document(path).text.replace("# ", "", 1).replace("\n\n", "\n") == text
 
 
 def test_utf8_text_with_byte_order_mark_loses_the_mark(tmp_path, write_doc):
