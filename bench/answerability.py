@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import CACHE, ROOT
+from bench.common import CACHE, ROOT, loose
 from bench.retrieval import make_config
 from bot.retrieval.answerable import AnswerabilityParams
 
@@ -137,9 +137,6 @@ def folds(n: int, k: int) -> list[list[int]]:
     return [sorted(order[i::k]) for i in range(k)]
 
 
-def loose(text: str) -> str:
-    return re.sub(r"\s+", "", text)
-
 
 def answering_docs(corpus: list[dict], questions: list[dict]) -> set[str]:
     """doc_ids of the documents whose text holds a gold answer of these questions, ignoring whitespace.
@@ -194,7 +191,7 @@ def fold_kb(full_kb, corpus_file: Path, laws: Path, knowledge, fold: int, k: int
     policy = work / "docs" / "policy"
     policy.mkdir(parents=True, exist_ok=True)
     source = full_kb.settings.base_dir / "docs" / "policy"  # written by write_policy_docs, one file per notice
-    for path in sorted(source.glob("*.md")):
+    for path in sorted([*source.glob("*.md"), *source.glob("*.txt")]):
         if path.stem not in dropped:
             link(policy / path.name, path)
     link(work / "docs" / "laws", laws)

@@ -23,6 +23,11 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+def loose(text: str) -> str:
+    """Text without whitespace: a gold answer spanning two paragraphs holds a space where a file breaks the line."""
+    return "".join(text.split())
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 

@@ -80,7 +80,8 @@ def bigrams(text: str) -> set[str]:
     return {g for g in grams if not all(ch in _FILLER for ch in g)}
 
 
-def compose(question: str, hits: Sequence[Hit], max_chars: int = 380, passages: int = 3) -> Answer:
+def compose(question: str, hits: Sequence[Hit], max_chars: int = 380, passages: int = 3,
+            ranked: bool = True) -> Answer:
     """The run of consecutive sentences, within one of the best passages, that best answers the question.
 
     A run reads as the document does (a list stays under its heading, an answer
@@ -102,6 +103,10 @@ def compose(question: str, hits: Sequence[Hit], max_chars: int = 380, passages: 
     counts half again, as what answers it follows. A sentence under a matching
     heading (三、办卡需要带什么) inherits half of the heading's weight. Once chosen,
     a run that stops in the middle of a paragraph finishes it, up to 1.5 × max_chars.
+
+    ranked=False: the hits' order says nothing of which answers best (the passages of
+    one document found by a follow-up with the document's title), so a later passage
+    is not discounted.
     """
     if not hits:
         return Answer("", [])
@@ -145,7 +150,7 @@ def compose(question: str, hits: Sequence[Hit], max_chars: int = 380, passages: 
             # the best sentence decides; what follows it adds a little (repeated words must not win),
             # what comes before it adds nothing (it only spends the length)
             top = run.index(max(run))
-            score = (run[top] + 0.25 * sum(run[top + 1:])) * (1.0, 0.8, 0.6)[min(rank, 2)]
+            score = (run[top] + 0.25 * sum(run[top + 1:])) * ((1.0, 0.8, 0.6)[min(rank, 2)] if ranked else 1.0)
             if best is None or score > best[0]:
                 best = (score, rank, first, end)
     if best is None and wanted is not None:  # no word meets the question, but a fact of the asked kind may

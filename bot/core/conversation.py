@@ -255,7 +255,13 @@ class Conversation:
                 return []
             state.topic = state.topic_source = ""
             return [Reply(texts.NOT_COVERED if handoff else texts.NOT_COVERED_BRIEF, buttons=buttons, intent=QUESTION)]
-        answer = compose(question, hits)
+        if follow_up and state.topic_source:
+            # the topic's title in the query matches every passage of its document alike, so the search
+            # cannot rank them by the follow-up's own words: the composer reads all of them that were found,
+            # each weighed alike
+            answer = compose(question, hits, passages=max(3, len(same)), ranked=not same)
+        else:
+            answer = compose(question, hits)
         if follow_up and not answer.matched and self.writer is None:
             # "今天几号" after a question about grid workers: the topic found passages, none speaks of it
             state.topic = state.topic_source = ""
