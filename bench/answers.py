@@ -40,7 +40,6 @@ answerability check; they are checked against plain searches at the shipped poin
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import sys
@@ -53,8 +52,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.answerability import (SEED, answering_docs, build_kb, check_same_as_search, fold_kb,  # noqa: E402
-                                 folds, hits_per_point, link, log, operating_points, sample_kb)
-from bench.common import CACHE, ROOT, SHARED, need_shared, read_jsonl  # noqa: E402
+                                 folds, hits_per_point, log, operating_points, sample_kb)
+from bench.common import ROOT, corpus_arguments, need_shared, read_jsonl  # noqa: E402
 from bench.fusion import colloquial_questions, folds_of  # noqa: E402
 from bench.retrieval import corpus_work  # noqa: E402
 
@@ -96,10 +95,8 @@ def rate(flags) -> float | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=Path, default=SHARED / "policy_qa_dev.jsonl")
+    corpus_arguments(parser)
     parser.add_argument("--offtopic", type=Path, default=ROOT / "bench/data/offtopic.jsonl")
-    parser.add_argument("--corpus", type=Path, default=SHARED / "policy_corpus.jsonl")
-    parser.add_argument("--laws", type=Path, default=SHARED / "laws")
     parser.add_argument("--min-relevance", type=float, default=None, help="override knowledge.min_relevance")
     parser.add_argument("--examples", type=int, default=5, help="misses to print")
     parser.add_argument("--leave-out", action="store_true",

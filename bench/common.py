@@ -23,6 +23,13 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+def corpus_arguments(parser) -> None:
+    """--queries, --corpus and --laws: the policy questions and the documents they are asked of (../shared/data)."""
+    parser.add_argument("--queries", type=Path, default=SHARED / "policy_qa_dev.jsonl")
+    parser.add_argument("--corpus", type=Path, default=SHARED / "policy_corpus.jsonl")
+    parser.add_argument("--laws", type=Path, default=SHARED / "laws")
+
+
 def loose(text: str) -> str:
     """Text without whitespace: a gold answer spanning two paragraphs holds a space where a file breaks the line."""
     return "".join(text.split())

@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, loose, need_shared, read_jsonl  # noqa: E402
+from bench.common import ROOT, corpus_arguments, loose, need_shared, read_jsonl  # noqa: E402
 
 
 POOL = 100  # candidates from each half; the fused top 10 always lies in their union
@@ -249,11 +249,9 @@ def print_report(figures: dict) -> None:
 
 
 def main() -> int:
-    shared = need_shared()
+    need_shared()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=Path, default=shared / "policy_qa_dev.jsonl")
-    parser.add_argument("--corpus", type=Path, default=shared / "policy_corpus.jsonl")
-    parser.add_argument("--laws", type=Path, default=shared / "laws")
+    corpus_arguments(parser)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

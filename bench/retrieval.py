@@ -24,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import CACHE, ROOT, loose, need_shared, peak_rss_mb, percentile, read_jsonl  # noqa: E402
+from bench.common import (CACHE, ROOT, corpus_arguments, loose, need_shared, peak_rss_mb, percentile,  # noqa: E402
+                          read_jsonl)
 
 
 def write_policy_docs(corpus: Path, folder: Path, form: str = "txt") -> None:
@@ -121,11 +122,9 @@ def evaluate(questions: list[dict], ranker, law_ids: dict[str, str]) -> dict:
 
 
 def main() -> int:
-    shared = need_shared()
+    need_shared()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=Path, default=shared / "policy_qa_dev.jsonl")
-    parser.add_argument("--corpus", type=Path, default=shared / "policy_corpus.jsonl")
-    parser.add_argument("--laws", type=Path, default=shared / "laws")
+    corpus_arguments(parser)
     parser.add_argument("--colloquial", type=Path, default=None,
                         help="colloquial questions (default: every bench/data/colloquial*.jsonl)")
     parser.add_argument("--folds", type=int, default=5, help="folds of the cross-validated figures")
