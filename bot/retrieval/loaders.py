@@ -55,7 +55,7 @@ def load_document(path: Path) -> LoadedDocument:
     if not title and not _first_heading(text):
         title, text = _title_line(text)
     title = title or _first_heading(text) or path.stem
-    date = date or _date_from_name(path.name)
+    date = date or _date_in_body(text) or _date_from_name(path.name)
     return LoadedDocument(title=title.strip(), date=date, text=text)
 
 
@@ -254,6 +254,39 @@ def _title_line(text: str) -> tuple[str | None, str]:
     if _ISO_DATE.fullmatch(line) or not re.search(r"[^\W\d_]", line):
         return None, text  # a date or a number is no title
     return line, f"# {line}\n\n{rest}"
+
+
+_CN_DATE = r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+# "发布日期：2026-12-01", "印发时间：2025年3月1日", "日期: 2025/3/1" near the top of a notice
+_LABELLED_DATE = re.compile(rf"(?:发布|印发|成文|公布|发文)?(?:日期|时间)\s*[:：]\s*{_CN_DATE}")
+# the date a notice is signed with, alone on one of its last lines: "2025年3月1日"
+_SIGNED_DATE = re.compile(rf"^[（(]?{_CN_DATE}[)）]?$")
+
+
+def _date_in_body(text: str) -> str | None:
+    """The date a document states: a labelled date in its first lines, else the signing date on its last ones.
+
+    A date inside a sentence ("2020年2月4日，工信部……") is an event, not the document's date, and is not read.
+    """
+    lines = [line.strip().lstrip("#").strip() for line in text.splitlines() if line.strip()]
+    for line in lines[:10]:
+        match = _LABELLED_DATE.search(line)
+        if match:
+            return _valid_date(*match.groups())
+    for line in reversed(lines[-5:]):
+        match = _SIGNED_DATE.match(line)
+        if match:
+            return _valid_date(*match.groups())
+    return None
+
+
+def _valid_date(year: str, month: str, day: str) -> str | None:
+    import datetime
+
+    try:
+        return datetime.date(int(year), int(month), int(day)).isoformat()
+    except ValueError:
+        return None
 
 
 def _date_from_name(name: str) -> str | None:

@@ -198,6 +198,27 @@ def test_first_line_that_is_no_title_leaves_the_file_name(tmp_path, write_doc, f
     assert doc.text == f"{first}\n有问题找网格员小王。"
 
 
+@pytest.mark.parametrize("body, date", [
+    ("发布日期：2026-12-01\n今年取暖补贴按面积计算。", "2026-12-01"),
+    ("印发时间: 2025年3月1日\n今年取暖补贴按面积计算。", "2025-03-01"),
+    ("今年取暖补贴按面积计算。\n河西区民政局\n2025年3月1日", "2025-03-01"),
+    ("今年取暖补贴按面积计算。\n（2025/3/1）", "2025-03-01"),
+    ("2020年2月4日，区民政局召开会议。\n今年取暖补贴按面积计算。", None),  # an event in a sentence
+    ("发布日期：2025-02-30\n今年取暖补贴按面积计算。", None),  # no such day
+])
+def test_a_date_the_document_states_is_read_from_its_body(tmp_path, write_doc, body, date):
+    path = write_doc(tmp_path, "notice.txt", f"关于冬季取暖补贴的通知\n{body}\n")
+
+    assert load_document(path).date == date
+
+
+def test_a_date_in_the_body_comes_after_front_matter_and_before_the_file_name(tmp_path, write_doc):
+    front = write_doc(tmp_path, "a(2024-01-01).md", "---\ndate: 2025-05-06\n---\n发布日期：2026-12-01\n正文。\n")
+    body = write_doc(tmp_path, "b(2024-01-01).md", "发布日期：2026-12-01\n正文。\n")
+
+    assert (load_document(front).date, load_document(body).date) == ("2025-05-06", "2026-12-01")
+
+
 def test_single_line_text_is_not_its_own_title(tmp_path, write_doc):
     path = write_doc(tmp_path, "tip.txt", "楼道里别堆纸箱子\n")
 
