@@ -19,16 +19,19 @@ from sqlalchemy import select
 from bot.console.auth import Visit
 from bot.console.pages import ROLE_LABELS, Refusal, render, see_other
 from bot.core.privacy import mask
-from bot.tickets.lifecycle import ACTION_LABELS, STATUS_LABELS, PermissionDenied, TicketNotFound, TransitionError
+from bot.tickets.lifecycle import (ACTION_LABELS, DISMISS_REASONS, STATUS_LABELS, PermissionDenied, TicketNotFound,
+                                  TransitionError)
 from bot.tickets.models import Staff, Ticket
 from bot.tickets.sla import as_utc
-from bot.tickets.store import Actor, can_see_personal_data, can_view
+from bot.tickets.store import Actor, can_see_personal_data, can_take, can_view
 
 _ROOM = re.compile(r"\d{1,4}\s*(室|号房|房间)")
 EVENT_LABELS = {**ACTION_LABELS, "filed": "居民提交", "unrouted": "未找到值班网格员", "remind": "时限提醒",
-                "escalate": "超时督办", "resident_added": "居民补充", "hand_back": "退回待派单"}
+                "escalate": "超时督办", "resident_added": "居民补充", "hand_back": "退回待派单",
+                "take": "网格员接下待派单工单", "dismiss": "关闭（重复/无效）"}
 DONE = {"accept": "已接单。请尽快联系居民，处理完成后填写办结反馈。", "resolve": "已办结反馈，已请居民确认评价。",
-        "handback": "已退回，社区负责人会重新派单。", "assign": "已改派。"}
+        "handback": "已退回，社区负责人会重新派单。", "assign": "已改派。",
+        "take": "已接下这张工单。请尽快联系居民，联系后点“接单”。", "dismiss": "已关闭工单，已告诉居民关闭的理由。"}
 SUPERVISING = ("supervisor", "admin")
 
 
@@ -137,6 +140,9 @@ class TicketViews:
             grid_name=grid.name if grid else "未匹配网格", assignee=people.get(ticket.assignee_id), events=events,
             can_accept=mine and ticket.status == "assigned", can_resolve=mine and ticket.status == "accepted",
             can_hand_back=(mine or supervising) and ticket.status in ("assigned", "accepted"),
+            can_take=can_take(actor, ticket),
+            can_dismiss=supervising and ticket.status in ("new", "assigned", "accepted"),
+            dismiss_reasons=DISMISS_REASONS,
             workers=self.workers_for(ticket, people) if supervising and ticket.status in ("new", "assigned") else [],
             error=error, flash=flash)
 
@@ -165,6 +171,13 @@ class TicketViews:
             store_action = "resolve"
         elif action == "handback" and (mine or supervising):
             store_action, note = "hand_back", "退回（工作台）"
+        elif action == "take":
+            return self._store_call(lambda: self.store.take(ticket.id, actor))
+        elif action == "dismiss" and supervising:
+            reason, why = str(form.get("reason", "")), str(form.get("why", ""))
+            if len(why) > 500:
+                raise Refusal(400, "关闭理由最多 500 字。")
+            return self._store_call(lambda: self.store.dismiss(ticket.id, actor, reason, why))
         elif action == "assign" and supervising:
             raw = str(form.get("assignee_id", ""))
             people = self.people()
@@ -174,8 +187,14 @@ class TicketViews:
             store_action, note, kwargs = "assign", f"改派给 {worker.name}", {"assignee_id": worker.id}
         else:
             raise Refusal(403, "您不能对这张工单执行这个操作。")
+        self._store_call(lambda: self.store.transition(ticket.id, store_action, actor, note=note, expected=expected,
+                                                       **kwargs))
+
+    @staticmethod
+    def _store_call(call) -> None:
+        """Run a store action; its refusals become the page's (403 not allowed, 409 changed or not possible now)."""
         try:
-            self.store.transition(ticket.id, store_action, actor, note=note, expected=expected, **kwargs)
+            call()
         except PermissionDenied as exc:
             raise Refusal(403, str(exc)) from exc
         except TransitionError as exc:

@@ -37,7 +37,7 @@ _FOLLOW_UP_START = re.compile(r"^(那|那么|那个|它|这个|这|还有|另外
 _ELLIPTIC = re.compile(r"(开|营业|上班|办公|关门|开放)到几点|几点(开|关|营业|上班|下班|开放)|(开不开|开门吗|关门吗)|"
                        r"(要|得)?(多少钱|收费吗|花钱吗|免费吗)$")
 _STATUS_LABELS = {"new": "待派单", "assigned": "已派给网格员", "accepted": "网格员已联系处理中", "resolved": "已处理待您确认",
-                  "closed": "已办结", "cancelled": "已取消", "merged": "已合并"}
+                  "closed": "已办结", "cancelled": "已关闭", "merged": "已合并"}
 
 
 class StaffCommands(Protocol):

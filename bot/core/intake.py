@@ -275,7 +275,9 @@ class Intake:
             if find_phone(clause) or contact_time(clause, asked=True) or len(clause) < 5:
                 continue  # "电话139…", "下午都能打", "吓着小孩了": how to reach them, or a remark
             match = self.categorizer.classify(clause)
-            if match.confidence >= 0.5 and match.name not in found and match.name != "其他":
+            # only a clause that names its problem counts as another one: one that merely resembles a
+            # category is usually what the first problem causes ("电梯坏了，老人下不了楼")
+            if match.sharp and match.name not in found and match.name != "其他":
                 found[match.name] = clause
         return list(found.values()) if len(found) >= 2 else []
 

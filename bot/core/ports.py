@@ -45,6 +45,7 @@ class CategoryMatch:
     name: str  # e.g. 供暖
     sla_class: str  # emergency | utility | general | complex
     confidence: float
+    sharp: bool = False  # decided by a keyword the text names, not by resemblance alone
 
 
 @dataclass

@@ -94,7 +94,7 @@ class CategoryClassifier:
     def classify(self, text: str) -> CategoryMatch:
         tied = self.keyword_matches(text)
         if len(tied) == 1:
-            return self._match(tied[0], 0.9)
+            return self._match(tied[0], 0.9, sharp=True)
         self._ensure_centroids()
         if self._centroids is not None:
             sims = self._centroids @ self.embedder.embed([text])[0]
@@ -105,14 +105,14 @@ class CategoryClassifier:
                 # by meaning; bench/routing.py: 0.846 against 0.831 by the longest keyword, over
                 # ten stratified halves of residents' messages
                 if tied or sims[i] >= self.min_similarity:
-                    return self._match(self._names[i], 0.9 if tied else float(sims[i]))
+                    return self._match(self._names[i], 0.9 if tied else float(sims[i]), sharp=bool(tied))
         if tied:
-            return self._match(max(tied, key=self._longest_keyword_in(text)), 0.9)
+            return self._match(max(tied, key=self._longest_keyword_in(text)), 0.9, sharp=True)
         return self._match(FALLBACK if FALLBACK in self.by_name else self.categories[-1].name, 0.0)
 
     def _longest_keyword_in(self, text: str):
         return lambda name: max((len(k) for k in self.by_name[name].keywords if k in text), default=0)
 
-    def _match(self, name: str, confidence: float) -> CategoryMatch:
+    def _match(self, name: str, confidence: float, sharp: bool = False) -> CategoryMatch:
         c = self.by_name[name]
-        return CategoryMatch(c.name, c.sla_class, confidence)
+        return CategoryMatch(c.name, c.sla_class, confidence, sharp)

@@ -4,6 +4,8 @@
      ▲                │  ▲                  │                     │
      └───hand back────┘  └──── reopen ──────┴─────────────────────┘ (rating ≤ 2 / 没解决)
     new/assigned/accepted ──cancel──▶ cancelled;  new/assigned ──merge──▶ merged
+    new/assigned/accepted ──dismiss──▶ cancelled (a supervisor closes a duplicate or invalid ticket, with a reason)
+    new ──take──▶ assigned (a worker takes an unassigned ticket of their own grid)
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 from bot.errors import BotError
 
 STATUS_LABELS = {"new": "待派单", "assigned": "已派单", "accepted": "处理中", "resolved": "已处理待确认",
-                 "closed": "已办结", "cancelled": "已取消", "merged": "已合并"}
+                 "closed": "已办结", "cancelled": "已关闭", "merged": "已合并"}
 OPEN_STATES = ("new", "assigned", "accepted", "resolved")
 
 TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     # action: to-state <- allowed from-states
     "assign": {"assigned": ("new", "assigned")},
+    "take": {"assigned": ("new",)},
     "accept": {"accepted": ("assigned",)},
     "resolve": {"resolved": ("accepted",)},
     "hand_back": {"new": ("assigned", "accepted")},
@@ -24,6 +27,7 @@ TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "reopen": {"assigned": ("resolved", "closed")},
     "cancel": {"cancelled": ("new", "assigned", "accepted")},
     "merge": {"merged": ("new", "assigned")},
+    "dismiss": {"cancelled": ("new", "assigned", "accepted")},
 }
 
 
@@ -53,4 +57,6 @@ def target(action: str, current: str) -> str:
 
 
 ACTION_LABELS = {"assign": "派单", "accept": "接单", "resolve": "办结反馈", "hand_back": "退回", "close": "办结",
-                 "reopen": "重新打开", "cancel": "取消", "merge": "合并"}
+                 "reopen": "重新打开", "cancel": "取消", "merge": "合并",
+                 "take": "网格员接单", "dismiss": "关闭（重复/无效）"}
+DISMISS_REASONS = {"duplicate": "重复工单", "invalid": "无效工单"}

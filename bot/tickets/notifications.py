@@ -57,7 +57,7 @@ class TicketNotifications:
 
     def __call__(self, ticket_id: str, action: str, actor: Actor) -> None:
         ticket = self.store.get(ticket_id)
-        if action == "assign" and ticket.assignee_id:
+        if action in ("assign", "take") and ticket.assignee_id:
             self._to_staff(ticket.assignee_id, Reply("新工单：\n" + ticket_card(ticket, True), worker_buttons(ticket),
                                                       intent="ticket", ticket_id=ticket.id))
             self._to_resident(ticket, f"您的工单 {ticket.id} 已派给网格员，会在时限内联系您。")
@@ -82,9 +82,22 @@ class TicketNotifications:
             self._to_supervisors(ticket, f"工单 {ticket.id} 被网格员退回，请重新派单。\n" + ticket_card(ticket, True))
         elif action == "escalate":
             self._to_supervisors(ticket, f"⚠️ 工单 {ticket.id} 已超时未处理，请督办。\n" + ticket_card(ticket, True))
+        elif action == "dismiss":
+            reason = self._last_note(ticket.id, "dismiss")
+            self._to_resident(ticket, f"您的工单 {ticket.id} 已由社区关闭：{reason}。如果问题还在，请再告诉我。")
+            if ticket.assignee_id:
+                self._to_staff(ticket.assignee_id, Reply(f"工单 {ticket.id} 已由社区关闭：{reason}。不用再处理。",
+                                                          intent="ticket", ticket_id=ticket.id))
+        elif action == "remind" and not ticket.assignee_id:
+            self._to_supervisors(ticket, f"提醒：待派单工单 {ticket.id} 将于 {local(ticket.dispatch_due)} 超过联系时限，"
+                                         "请尽快在工作台派单。\n" + ticket_card(ticket, True))
         elif action == "remind" and ticket.assignee_id:
             self._to_staff(ticket.assignee_id, Reply(f"提醒：工单 {ticket.id} 即将超时（{local(ticket.dispatch_due)}），请尽快接单联系居民。",
                                                       worker_buttons(ticket), intent="ticket", ticket_id=ticket.id))
+
+    def _last_note(self, ticket_id: str, action: str) -> str:
+        notes = [e.note for e in self.store.events(ticket_id) if e.action == action]
+        return notes[-1] if notes else ""
 
     def _to_resident(self, ticket: Ticket, text: str, buttons: list[Button] | None = None) -> None:
         self.notifier.notify(ticket.channel, ticket.user_id, Reply(text, buttons or [], intent="ticket", ticket_id=ticket.id))

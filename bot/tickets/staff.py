@@ -10,14 +10,14 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from bot.core import texts
-from bot.core.messages import Incoming, Reply
+from bot.core.messages import Button, Incoming, Reply
 from bot.core.privacy import mask
 from bot.errors import BotError
 from bot.tickets.lifecycle import STATUS_LABELS, PermissionDenied, TicketNotFound, TransitionError
 from bot.tickets.models import Invite, Staff
 from bot.tickets.notifications import ticket_card, worker_buttons
 from bot.tickets.sla import as_utc, local
-from bot.tickets.store import Actor, TicketStore, can_see_personal_data, can_view
+from bot.tickets.store import Actor, TicketStore, can_see_personal_data, can_take, can_view
 
 log = logging.getLogger(__name__)
 ROLES = ("worker", "supervisor", "admin")
@@ -84,6 +84,11 @@ class StaffDirectory:
             invite.used_by = staff.id
             s.expunge(staff)
         log.info("staff %s bound as %s", staff.id, staff.role)
+        if staff.role == "worker":
+            # tickets filed in these grids before anyone covered them wait as 待派单: they are this worker's now
+            routed = self.store.route_waiting(staff.grids or [])
+            if routed:
+                log.info("%d waiting tickets routed after staff %s joined", len(routed), staff.id)
         return staff
 
     def find(self, channel: str, user_id: str) -> Staff | None:
@@ -148,7 +153,9 @@ class StaffChat:
             return [Reply("目前没有待处理的工单。", intent="staff")]
         lines = ["待处理工单（按时限排序）："]
         for t in tickets[:30]:
-            lines.append(f"· {t.id} {t.category} {STATUS_LABELS.get(t.status, t.status)} 时限 {local(t.dispatch_due)}")
+            waiting = "（无人接，可发 /ticket 工单号 接单）" if can_take(actor, t) else ""
+            lines.append(f"· {t.id} {t.category} {STATUS_LABELS.get(t.status, t.status)} 时限 {local(t.dispatch_due)}"
+                         f"{waiting}")
         lines.append("发送 /ticket 工单号 查看详情。")
         return [Reply("\n".join(lines), intent="staff")]
 
@@ -160,7 +167,12 @@ class StaffChat:
         show = can_see_personal_data(actor, ticket)
         history = "\n".join(f"{local(e.at)} {e.action} {(e.note if show else mask(e.note))[:40]}"
                              for e in self.store.events(ticket.id)[-8:])
-        buttons = worker_buttons(ticket) if ticket.assignee_id == actor.staff_id else []
+        if ticket.assignee_id == actor.staff_id:
+            buttons = worker_buttons(ticket)
+        elif can_take(actor, ticket):
+            buttons = [Button("我来接这张工单", f"t:take:{ticket.id}")]
+        else:
+            buttons = []
         return [Reply(f"{card}\n状态：{STATUS_LABELS.get(ticket.status)}\n—— 记录 ——\n{history}", buttons, intent="staff",
                       ticket_id=ticket.id)]
 
@@ -169,6 +181,10 @@ class StaffChat:
         ticket = self.store.get(ticket_id)
         if not can_view(actor, ticket):
             raise TicketNotFound(f"没有找到工单 {ticket_id}")
+        if action == "take":
+            self.store.take(ticket_id, actor)
+            return [Reply(f"工单 {ticket_id} 已派给您。联系居民后请点“接单”。", [*worker_buttons(self.store.get(ticket_id))],
+                          intent="staff", ticket_id=ticket_id)]
         if action == "accept":
             self.store.transition(ticket_id, "accept", actor, note="已联系居民")
             return [Reply(f"已接单 {ticket_id}。处理完成后请点“办结反馈”。", [*worker_buttons(self.store.get(ticket_id))],

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.ports import TicketDraft, TicketInfo
 from bot.core.privacy import mask
-from bot.tickets.lifecycle import OPEN_STATES, STATUS_LABELS, PermissionDenied, TicketNotFound, TransitionError, target
+from bot.tickets.lifecycle import (DISMISS_REASONS, OPEN_STATES, STATUS_LABELS, PermissionDenied, TicketNotFound,
+                                  TransitionError, target)
 from bot.tickets.models import Staff, Ticket, TicketEvent
 from bot.tickets.organisation import Organisation
 from bot.tickets.sla import SHANGHAI, SlaPolicy, as_utc, utcnow
@@ -144,6 +145,34 @@ class TicketStore:
         self.transition(ticket_id, "assign", SYSTEM, assignee_id=worker.id, note=f"派给 {worker.name}")
         return worker
 
+    def route_waiting(self, grids: list[str] | tuple[str, ...]) -> list[str]:
+        """Route the unassigned tickets of these grids (a worker just joined them); the ids routed."""
+        if not grids:
+            return []
+        with self.sessions() as s:
+            waiting = list(s.scalars(select(Ticket.id).where(Ticket.status == "new", Ticket.grid_id.in_(list(grids)))
+                                     .order_by(Ticket.dispatch_due)))
+        return [ticket_id for ticket_id in waiting if self.route(ticket_id) is not None]
+
+    def take(self, ticket_id: str, actor: Actor) -> Ticket:
+        """A worker takes an unassigned ticket of their own grid (it waited for someone to join or come on duty)."""
+        ticket = self.get(ticket_id)
+        if ticket.status == "new" and not can_take(actor, ticket):
+            raise PermissionDenied("只能接本网格的待派单工单。")
+        return self.transition(ticket_id, "take", actor, assignee_id=actor.staff_id, expected="new", note="网格员自己接单")
+
+    def dismiss(self, ticket_id: str, actor: Actor, reason: str, why: str) -> Ticket:
+        """A supervisor or admin closes a duplicate or invalid ticket; the reason is told to the resident."""
+        if reason not in DISMISS_REASONS:
+            raise TransitionError("请选择关闭原因：重复工单或无效工单。")
+        why = " ".join(why.split())
+        if not why:
+            raise TransitionError("请写明关闭的理由（会告诉居民）。")
+        ticket = self.get(ticket_id)
+        if actor.role not in ("supervisor", "admin") or not can_view(actor, ticket):
+            raise PermissionDenied("只有社区负责人或管理员可以关闭工单。")
+        return self.transition(ticket_id, "dismiss", actor, note=f"{DISMISS_REASONS[reason]}：{why[:500]}")
+
     def _pick_worker(self, s: Session, grid_id: str) -> Staff | None:
         workers = [w for w in s.scalars(select(Staff).where(Staff.role == "worker", Staff.on_duty.is_(True)))
                    if grid_id in (w.grids or [])]
@@ -167,7 +196,7 @@ class TicketStore:
             to_state = target(action, current)
             values = dict(fields)
             values.update(status=to_state, version=Ticket.version + 1)
-            if action == "assign":
+            if action in ("assign", "take"):
                 values["assignee_id"] = assignee_id
             elif action == "accept":
                 values["accepted_at"] = func.coalesce(Ticket.accepted_at, now)  # the first contact counts
@@ -265,6 +294,12 @@ def can_view(actor: Actor, ticket: Ticket) -> bool:
     if actor.role == "worker":
         return ticket.assignee_id == actor.staff_id or (ticket.grid_id is not None and ticket.grid_id in actor.grids)
     return False
+
+
+def can_take(actor: Actor, ticket: Ticket) -> bool:
+    """A worker may take a ticket of their own grid that nobody was assigned."""
+    return (actor.role == "worker" and ticket.status == "new" and ticket.grid_id is not None
+            and ticket.grid_id in actor.grids)
 
 
 def can_see_personal_data(actor: Actor, ticket: Ticket) -> bool:

@@ -204,3 +204,46 @@ def test_an_admin_reads_the_statistics_and_invites_a_new_worker(live, phone):
     shot(page, "staff")
     assert re.fullmatch(r"[A-Z2-9]{10}", code)
     assert "绑定成功" in live.say("web-worker-chen", f"/bind {code}")[-1]["text"]
+
+
+def test_a_worker_takes_a_ticket_that_came_while_nobody_was_on_duty(live, phone):
+    from sqlalchemy import update
+
+    from bot.tickets.models import Staff
+
+    live.staff("web-worker-an", grids=["anjiang-01"], name="安江网格员")
+    with live.service.store.sessions.begin() as s:
+        s.execute(update(Staff).where(Staff.user_id == "web-worker-an").values(on_duty=False))
+    ticket_id = live.report("web-resident-5", "安江里3号楼门口的路灯坏了，晚上黑咕隆咚的", "13600006666")
+    page = phone(live.login_link("web-worker-an"))
+
+    page.get_by_role("link", name=re.compile(ticket_id)).click()
+    expect(page.locator(".meta .status")).to_have_text("待派单")
+    assert "13600006666" not in page.content()  # nobody's ticket yet: masked
+    page.get_by_role("button", name="我来接这张工单").click()
+
+    expect(page.get_by_role("status")).to_contain_text("已接下这张工单")
+    expect(page.locator(".meta .status")).to_have_text("已派单")
+    expect(page.get_by_text("13600006666")).to_be_visible()
+    expect(page.get_by_role("button", name="接单（已联系居民）")).to_be_visible()
+    told = live.api.get("/api/messages", params={"user_id": "web-resident-5"}).json()["replies"]
+    assert any("已派给网格员" in r["text"] for r in told)
+
+
+def test_a_supervisor_closes_a_duplicate_ticket_with_a_reason_the_resident_reads(live, phone):
+    live.staff("web-boss-hua", role="supervisor", community="huajiang", name="华江里书记")
+    ticket_id = live.report("web-resident-6", "华江里12号楼电梯又坏了，老人下不了楼", "13500005555")
+    page = phone(live.login_link("web-boss-hua"))
+
+    page.get_by_role("link", name=re.compile(ticket_id)).click()
+    page.get_by_text("关闭工单（重复或无效）").click()
+    page.get_by_label("原因").select_option(label="重复工单")
+    page.get_by_label("理由（会告诉居民）").fill("与同楼邻居上午反映的电梯故障是同一问题，维保已在修")
+    shot(page, "ticket-dismiss")
+    page.get_by_role("button", name="关闭工单").click()
+
+    expect(page.get_by_role("status")).to_contain_text("已关闭工单")
+    expect(page.locator(".meta .status")).to_have_text("已关闭")
+    expect(page.locator(".events li").last).to_contain_text("重复工单：与同楼邻居上午反映的电梯故障是同一问题")
+    told = live.api.get("/api/messages", params={"user_id": "web-resident-6"}).json()["replies"]
+    assert any(ticket_id in r["text"] and "维保已在修" in r["text"] for r in told)

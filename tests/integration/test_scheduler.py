@@ -178,3 +178,16 @@ def test_retention_erases_personal_data_of_old_closed_tickets_and_statistics_sti
     stats = compute_stats(staffed.sessions)
     assert stats.total == 3 and stats.by_category["供暖"] == 1 and stats.by_grid["jingcun-01"] == 3
     assert stats.satisfaction_mean == 4.5
+
+
+def test_a_ticket_nobody_was_assigned_warns_the_supervisor_before_its_dispatch_deadline(database):
+    database.add_staff("supervisor", user_id="boss", community="jingcun")
+    ticket = database.file(HEATING)  # no worker covers the grid
+    watch = database.watch()
+    before = len(database.messages_to("boss"))
+
+    database.clock.advance(hours=1, minutes=35)
+    assert watch.tick().reminded == 1
+
+    warning = database.messages_to("boss")[before:]
+    assert len(warning) == 1 and ticket.id in warning[0].text and "请尽快在工作台派单" in warning[0].text

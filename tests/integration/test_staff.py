@@ -179,3 +179,26 @@ def test_a_worker_accepts_and_resolves_with_buttons_and_the_resident_rates_by_te
     assert "谢谢您的评价" in joined(rated)
     stored = database.store.get(ticket.id)
     assert (stored.status, stored.rating, stored.resolution_note) == ("closed", 5, "暖气片里有空气，放完气已经热了")
+
+
+def test_a_worker_off_duty_when_a_report_came_takes_it_from_the_chat(service, database):
+    from sqlalchemy import update
+
+    from bot.tickets.models import Staff
+
+    bind(service, "w1")
+    with database.sessions.begin() as s:
+        s.execute(update(Staff).where(Staff.user_id == "w1").values(on_duty=False))
+    ticket = database.file(HEATING, phone=PHONE)  # nobody on duty: it waits as 待派单
+    assert ticket.status == "new"
+
+    listing = joined(say(service, "w1", "/tickets"))
+    shown = say(service, "w1", f"/ticket {ticket.id}")
+    took = press(service, "w1", f"t:take:{ticket.id}")
+
+    assert ticket.id in listing and "无人接" in listing
+    assert PHONE not in joined(shown)  # not theirs yet: masked
+    assert f"t:take:{ticket.id}" in [b.payload for r in shown for b in r.buttons]
+    assert "已派给您" in joined(took) and f"t:accept:{ticket.id}" in [b.payload for r in took for b in r.buttons]
+    assert database.store.get(ticket.id).status == "assigned"
+    assert PHONE in joined(say(service, "w1", f"/ticket {ticket.id}"))

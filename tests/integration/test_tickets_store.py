@@ -389,3 +389,93 @@ def test_a_resident_never_receives_another_residents_phone(database):
         assert said, f"{user} was told nothing"
         assert not any(other in text for text in said), (user, said)
     assert any(phones["r1"] in m.text for m in database.messages_to("w1"))
+
+
+# -- hand-out: tickets nobody was assigned ------------------------------------------------
+
+
+def test_a_worker_takes_a_waiting_ticket_of_their_grid_and_the_resident_is_told(database):
+    ticket = database.file(HEATING)  # nobody covers the grid yet: it waits
+    worker = database.add_staff(user_id="w1")
+
+    taken = database.store.take(ticket.id, worker)
+
+    assert (ticket.status, taken.status, taken.assignee_id) == ("new", "assigned", worker.staff_id)
+    assert "已派给网格员" in database.messages_to("r1")[-1].text
+    card = database.messages_to("w1")[-1]
+    assert "13812345678" in card.text and f"t:accept:{ticket.id}" in [b.payload for b in card.buttons]
+    assert database.count_events(ticket.id, "take") == 1
+
+
+def test_a_worker_cannot_take_a_ticket_of_another_grid_or_one_already_assigned(database):
+    waiting = database.file(HEATING)
+    other_grid = database.add_staff(user_id="w-other", grids=("jingcun-02",))
+    with pytest.raises(PermissionDenied, match="本网格"):
+        database.store.take(waiting.id, other_grid)
+
+    first = database.add_staff(user_id="w1")
+    database.store.take(waiting.id, first)
+    second = database.add_staff(user_id="w2")
+    with pytest.raises(TransitionError, match="已派单"):
+        database.store.take(waiting.id, second)
+    assert database.store.get(waiting.id).assignee_id == first.staff_id
+
+
+def test_two_workers_taking_the_same_waiting_ticket_at_once_leaves_it_with_one(database):
+    ticket = database.file(HEATING)
+    w1, w2 = database.add_staff(user_id="w1"), database.add_staff(user_id="w2")
+
+    results = race(database, lambda: database.store.take(ticket.id, w1), lambda: database.store.take(ticket.id, w2))
+
+    winners = [r for r in results if not isinstance(r, Exception)]
+    assert len(winners) == 1 and isinstance(next(r for r in results if isinstance(r, Exception)), TransitionError)
+    assert database.store.get(ticket.id).assignee_id == winners[0].assignee_id
+    assert database.count_events(ticket.id, "take") == 1
+
+
+def test_binding_a_worker_routes_the_tickets_that_waited_in_their_grids(database):
+    heating = database.file(HEATING, user_id="r1")
+    corridor = database.file("景村里5号楼楼道堆了好多纸箱子，过不去人", user_id="r2")
+    elsewhere = database.file("景村里30号楼门口垃圾好几天没人清运了", user_id="r3")  # no grid matched
+    code = database.staff.create_invite("worker", grids=["jingcun-01"], name="王网格")
+
+    worker = database.staff.bind(code, "telegram", "w-new")
+
+    statuses = {t: database.store.get(t.id) for t in (heating, corridor, elsewhere)}
+    assert [(s.status, s.assignee_id) for s in (statuses[heating], statuses[corridor])] == [("assigned", worker.id)] * 2
+    assert statuses[elsewhere].status == "new"
+    assert len([m for m in database.messages_to("w-new") if "新工单" in m.text]) == 2
+
+
+def test_a_supervisor_closes_a_duplicate_with_a_reason_the_resident_reads(database):
+    worker = database.add_staff(user_id="w1")
+    boss = database.add_staff("supervisor", user_id="boss", community="jingcun")
+    ticket = database.file(HEATING)
+
+    closed = database.store.dismiss(ticket.id, boss, "duplicate", "与楼上邻居反映的是同一问题，已在处理")
+
+    assert closed.status == "cancelled"
+    told = database.messages_to("r1")[-1].text
+    assert ticket.id in told and "重复工单：与楼上邻居反映的是同一问题，已在处理" in told
+    assert "不用再处理" in database.messages_to("w1")[-1].text
+    with pytest.raises(PermissionDenied):
+        database.store.dismiss(database.file("景村里5号楼楼道堆了纸箱子", user_id="r2").id, worker, "invalid", "不是问题")
+
+
+def test_closing_needs_a_reason_and_a_known_kind(database):
+    boss = database.add_staff("supervisor", user_id="boss", community="jingcun")
+    ticket = database.file(HEATING)
+
+    with pytest.raises(TransitionError, match="理由"):
+        database.store.dismiss(ticket.id, boss, "duplicate", "   ")
+    with pytest.raises(TransitionError, match="原因"):
+        database.store.dismiss(ticket.id, boss, "spam", "广告")
+    assert database.store.get(ticket.id).status == "new"
+
+
+def test_a_supervisor_of_another_community_cannot_close_the_ticket(database):
+    other = database.add_staff("supervisor", user_id="boss-2", community="huajiang")
+    ticket = database.file(HEATING)
+
+    with pytest.raises(PermissionDenied):
+        database.store.dismiss(ticket.id, other, "invalid", "不是我们社区的")

@@ -81,6 +81,21 @@ def test_keywords_of_two_categories_in_equal_number_are_decided_by_meaning():
     assert classifier.classify("暖气噪音暖气").name == "供暖"  # more keywords of one category still win
 
 
+def test_a_match_by_keyword_is_sharp_and_one_by_meaning_alone_is_not():
+    categories = [Category("供暖", "屋里冷", "utility", "", ("暖气",), ("家里冷",)),
+                  Category("噪音扰民", "太吵", "general", "", ("噪音",), ("楼下吵",))]
+    classifier = CategoryClassifier(categories, OneHotEmbedder(), min_similarity=0.0)
+
+    assert classifier.classify("暖气不热").sharp is True
+    assert classifier.classify("晚上吵得睡不着").sharp is False
+
+
+def test_an_elderly_resident_named_in_a_report_is_not_a_keyword_of_elderly_care(classifier):
+    # "电梯坏了，老人下不了楼" is about the lift; who suffers it is no category
+    assert classifier.classify("老人下不了楼").name == "其他"
+    assert classifier.classify("想给家里老人申请助餐").name == "养老服务"
+
+
 def test_keywords_in_equal_number_without_a_model_go_to_the_longest_keyword():
     categories = [Category("供暖", "", "utility", "", ("暖气",), ()),
                   Category("噪音扰民", "", "general", "", ("噪音扰民",), ())]

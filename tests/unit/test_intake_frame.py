@@ -187,6 +187,17 @@ def test_two_problems_in_one_message_are_listed_in_one_ticket(chat):
     assert len(fakes["desk"].drafts) == 1 and "1. " in fakes["desk"].drafts[0].description
 
 
+def test_what_a_problem_causes_is_not_listed_as_a_second_problem(chat):
+    say, press, state, fakes = chat
+    say("景村里2号楼电梯又坏了，老人下不了楼")  # the second clause only resembles a category (养老服务)
+    say("13800004444")
+
+    [summary] = press("intake:time:随时")
+
+    assert "问题（" not in summary.text and "类别：电梯" in summary.text
+    assert state().intake.problems == []
+
+
 def test_a_plain_question_is_answered_not_taken_for_a_report(chat):
     say, _, state, _ = chat
 

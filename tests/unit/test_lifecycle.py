@@ -23,6 +23,10 @@ ALLOWED = [
     ("cancel", "accepted", "cancelled"),
     ("merge", "new", "merged"),
     ("merge", "assigned", "merged"),
+    ("take", "new", "assigned"),  # a worker takes a waiting ticket of their grid
+    ("dismiss", "new", "cancelled"),  # a supervisor closes a duplicate or invalid ticket
+    ("dismiss", "assigned", "cancelled"),
+    ("dismiss", "accepted", "cancelled"),
 ]
 ALLOWED_PAIRS = {(action, current) for action, current, _ in ALLOWED}
 REFUSED = [(action, state) for action in TRANSITIONS for state in STATUS_LABELS if (action, state) not in ALLOWED_PAIRS]
