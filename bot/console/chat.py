@@ -123,6 +123,6 @@ class KnowledgeChatAdmin:
 
 def describe(report: IngestReport) -> str:
     """The ingest summary line, then each failed file with its reason."""
-    lines = [report.summary()]
+    lines = [report.summary_zh()]
     lines += [f"· {source}：{reason}" for source, reason in report.failed[:10]]
     return "\n".join(lines)

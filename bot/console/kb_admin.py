@@ -17,12 +17,14 @@ import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from bot.errors import BotError
 from bot.retrieval.ingest import IngestReport
 from bot.retrieval.layout import MANIFEST
 from bot.retrieval.loaders import SUPPORTED_SUFFIXES
+from bot.tickets.sla import local
 
 log = logging.getLogger(__name__)
 MAX_NAME = 120
@@ -74,6 +76,7 @@ class Document:
     error: str = ""
     title: str = ""
     removable: bool = True
+    passages: int | None = None  # how many passages the index holds of it (None: not indexed)
 
     @property
     def label(self) -> str:
@@ -147,7 +150,8 @@ class KbAdmin:
         if entry is None:
             return Document(name, "pending", size)
         doc = Document(name, entry.get("status", "indexed"), size, _short_time(entry.get("ingested_at")),
-                       entry.get("error") or "", entry.get("title") or "")
+                       entry.get("error") or "", entry.get("title") or "",
+                       passages=len(entry.get("chunks") or []) if entry.get("status", "indexed") == "indexed" else None)
         if doc.status == "failed":
             doc.ingested_at = _short_time(entry.get("failed_at"))
         if doc.status == "indexed" and entry.get("sha256") != self._sha256(path):
@@ -243,7 +247,7 @@ class KbAdmin:
     def _run_job(self, job: Job) -> None:
         try:
             report = self._ingest(job.progress)
-            job.summary, job.failed = report.summary(), list(report.failed)
+            job.summary, job.failed = report.summary_zh(), list(report.failed)
             job.stage, job.state = "done", "done"
         except KbBusy as exc:
             job.error, job.stage, job.state = str(exc), "failed", "failed"
@@ -266,5 +270,10 @@ class KbAdmin:
 
 
 def _short_time(value: str | None) -> str:
-    """'2026-11-29T08:15:02+0800' -> '2026-11-29 08:15'."""
-    return (value or "").replace("T", " ")[:16]
+    """An ingest time ('2026-11-29T00:15:02+0000', the server's zone) in the district's zone: '2026-11-29 08:15'."""
+    if not value:
+        return ""
+    try:
+        return local(datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z"))
+    except ValueError:
+        return value.replace("T", " ")[:16]

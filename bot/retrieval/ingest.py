@@ -46,10 +46,16 @@ class IngestReport:
     generation: int | None = None
 
     def summary(self) -> str:
+        """The line `ingest.py` prints (a contract other tools parse: keep it as it is)."""
         return (
             f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
             f"removed {self.removed}, failed {len(self.failed)}"
         )
+
+    def summary_zh(self) -> str:
+        """The same counts for the people who read the console and the chat."""
+        return (f"新增 {self.added} 个，更新 {self.updated} 个，未变 {self.unchanged} 个，"
+                f"移除 {self.removed} 个，失败 {len(self.failed)} 个")
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,7 @@ def test_an_admin_uploads_a_document_and_the_chat_answers_from_it(live, phone, t
     page.get_by_role("link", name="知识库").click()
     page.get_by_label(re.compile("选择文件")).set_input_files(str(document))
     page.get_by_role("button", name="上传", exact=True).click()
-    expect(page.get_by_role("status")).to_contain_text("added 1", timeout=15_000)  # the page refreshes itself
+    expect(page.get_by_role("status")).to_contain_text("新增 1 个", timeout=15_000)  # the page refreshes itself
     page.get_by_role("link", name="← 返回知识库").click()
     expect(page.locator(".doc", has_text="社区助浴服务.md")).to_contain_text("已导入")
     shot(page, "kb")
@@ -247,3 +247,21 @@ def test_a_supervisor_closes_a_duplicate_ticket_with_a_reason_the_resident_reads
     expect(page.locator(".events li").last).to_contain_text("重复工单：与同楼邻居上午反映的电梯故障是同一问题")
     told = live.api.get("/api/messages", params={"user_id": "web-resident-6"}).json()["replies"]
     assert any(ticket_id in r["text"] and "维保已在修" in r["text"] for r in told)
+
+
+def test_an_admin_deletes_a_document_only_after_confirming(live, phone):
+    live.staff("web-admin-3", role="admin", name="文档管理员")
+    page = phone(live.login_link("web-admin-3"))
+    page.get_by_role("link", name="知识库").click()
+    row = page.locator(".doc", has_text="property-rules.txt")
+    expect(row).to_contain_text("段")  # passages per document
+
+    row.get_by_text("删除", exact=True).click()  # opens the question, deletes nothing yet
+    expect(row.get_by_role("button", name="确认删除")).to_be_visible()
+    assert (live.service.knowledge.docs_dir() / "property-rules.txt").exists()
+    shot(page, "kb-delete")
+    row.get_by_role("button", name="确认删除").click()
+
+    expect(page.get_by_role("status")).to_contain_text("已删除“property-rules.txt”")
+    expect(page.locator(".doc", has_text="property-rules.txt")).to_contain_text("已删除，待重新导入")
+    assert not (live.service.knowledge.docs_dir() / "property-rules.txt").exists()

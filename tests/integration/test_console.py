@@ -29,6 +29,7 @@ from bot.core.ports import TicketDraft
 from bot.nlu.keywords import KeywordModel
 from bot.settings import load_settings
 from bot.tickets.organisation import PlaceResolver
+from bot.tickets.store import Actor
 from tests.integration.db import CATEGORIES, DISTRICT, FakeClock
 
 PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
@@ -430,7 +431,7 @@ def test_an_uploaded_document_is_ingested_in_the_background_and_becomes_searchab
     assert response.status_code == 303 and response.headers["location"].startswith("/console/kb/jobs/")
     page = wait_for_job(client, response.headers["location"])
 
-    assert "完成" in page and "added 1, updated 0, unchanged 3, removed 0, failed 0" in page
+    assert "完成" in page and "新增 1 个，更新 0 个，未变 3 个，移除 0 个，失败 0 个" in page
     assert (kb_site.docs / "社区助浴服务（2025）.md").read_text("utf-8") == BATH_MD
     [hit, *_] = kb_site.service.knowledge.retriever.search("助浴车什么时候来，怎么预约")
     assert hit.source.endswith("社区助浴服务（2025）.md") and hit.title == "社区助浴服务预约指南"
@@ -445,7 +446,7 @@ def test_a_document_that_cannot_be_read_is_listed_as_failed_with_the_reason(kb_s
     page = wait_for_job(client, upload(client, "损坏的通知.pdf", b"%PDF-1.4 \x00\x01 broken").headers["location"])
     listing = client.get("/console/kb").text
 
-    assert "failed 1" in page and "损坏的通知.pdf" in page
+    assert "失败 1 个" in page and "损坏的通知.pdf" in page
     entry = listing[listing.index("损坏的通知.pdf"):]
     assert "导入失败" in entry[:200] and "原因：" in entry[:400]
 
@@ -472,7 +473,7 @@ def test_a_progress_page_refreshes_while_the_ingest_runs(kb_site):
 
     assert '<meta http-equiv="refresh" content="2">' in running and "读取文件" in running and "1/3" in running
     assert busy.status_code == 409 and "已有一个导入任务" in busy.text
-    assert "完成" in done and "unchanged 3" in done
+    assert "完成" in done and "未变 3 个" in done
     assert kb_site.kb.running() is None
 
 
@@ -537,7 +538,7 @@ def test_removing_a_document_drops_it_from_the_index_after_reingest(kb_site):
     assert removed.status_code == 303 and not (kb_site.docs / "elderly-meal.md").exists()
     assert "已删除，待重新导入" in listed
     assert outside.status_code == 404 and (kb_site.folder / "config.toml").exists()
-    assert "removed 1" in page
+    assert "移除 1 个" in page
     assert all("elderly-meal" not in h.source for h in kb_site.service.knowledge.retriever.search("老人家食堂助餐卡"))
 
 
@@ -578,7 +579,7 @@ def test_an_admin_adds_a_document_by_sending_it_to_the_bot(kb_site):
 
     [reply] = send_document(handler, "a1", "file-1", "社区助浴服务.md")
 
-    assert reply.text.startswith("已加入知识库：社区助浴服务.md") and "added 1" in reply.text
+    assert reply.text.startswith("已加入知识库：社区助浴服务.md") and "新增 1 个" in reply.text
     assert kb_site.service.knowledge.retriever.search("助浴车怎么预约")[0].source.endswith("社区助浴服务.md")
 
 
@@ -603,7 +604,7 @@ def test_an_admin_reingests_from_the_chat_and_an_unsupported_file_is_not_even_fe
     [done] = handler.handle(Incoming("telegram", "a1", "/reingest@shegong_bot"), DialogueState("telegram", "a1"))
     [exe] = send_document(handler, "a1", "file-9", "病毒.exe")
 
-    assert done.text == "知识库已重新导入：added 0, updated 0, unchanged 3, removed 0, failed 0"
+    assert done.text == "知识库已重新导入：新增 0 个，更新 0 个，未变 3 个，移除 0 个，失败 0 个"
     assert "不支持 .exe 文件" in exe.text and handler.fetched == []
     assert handler.handle(Incoming("telegram", "a1", "老人家食堂怎么报名"), DialogueState("telegram", "a1")) is None
 
@@ -634,3 +635,37 @@ def test_console_logins_work_on_sqlite_and_postgresql(database, tmp_path):
         assert auth.visit(session) is None
     finally:
         service.engine.dispose()
+
+
+# -- one clock ---------------------------------------------------------------------------------------
+
+STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
+
+
+def test_every_time_on_every_console_page_is_the_districts_beijing_time(kb_site):
+    from datetime import datetime, timedelta, timezone
+
+    from bot.tickets.sla import local
+
+    kb_site.staff("a1", role="admin")
+    kb_site.staff("w1")
+    ticket = kb_site.file()  # at the fake clock: 02:00 UTC, 10:00 in Beijing
+    kb_site.clock.advance(minutes=17)
+    kb_site.service.store.transition(ticket.id, "accept", Actor.of(kb_site.service.staff.find("telegram", "w1")))
+    real_now = datetime.now(timezone.utc)  # ingest stamps its files with the real clock
+    kb_site.service.knowledge.ingest(progress=False)
+    stored = kb_site.service.store.get(ticket.id)
+    allowed = {local(t) for t in (stored.created_at, stored.dispatch_due, stored.feedback_due, stored.accepted_at)}
+    allowed |= {local(real_now + timedelta(minutes=m)) for m in range(-2, 3)}
+    client = kb_site.login("a1")
+
+    shown = {}
+    for path in ("/console/tickets", f"/console/tickets/{ticket.id}", "/console/kb", "/console/stats",
+                 "/console/staff"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        shown[path] = set(STAMP.findall(page.text))
+
+    assert "2026-11-23 10:00" in shown[f"/console/tickets/{ticket.id}"]
+    assert shown["/console/kb"], "the knowledge page shows when each file was ingested"
+    assert {path: stamps - allowed for path, stamps in shown.items() if stamps - allowed} == {}
