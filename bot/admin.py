@@ -28,7 +28,9 @@ def run_admin(settings, args) -> int:
         from bot.tickets.sla import utcnow
         from bot.tickets.stats import compute_stats, format_stats
 
-        print(format_stats(compute_stats(service.sessions, _since(args.since), utcnow(), args.community)))
+        grids = service.store.org.grids
+        stats = compute_stats(service.sessions, _since(args.since), utcnow(), args.community)
+        print(format_stats(stats, lambda grid_id: grids[grid_id].name if grid_id in grids else grid_id))
         return 0
     if args.admin_command == "intent-examples":
         return export_intent_examples(service, args.since, args.out)

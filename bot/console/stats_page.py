@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from urllib.parse import quote
 
@@ -12,12 +10,12 @@ from fastapi.responses import Response
 
 from bot.console.auth import Visit
 from bot.console.charts import bar_chart, column_chart
+from bot.console.exports import as_csv, as_xlsx, file_name, ticket_rows
 from bot.console.pages import Refusal, render
 from bot.tickets.lifecycle import STATUS_LABELS
 from bot.tickets.sla import SHANGHAI
 from bot.tickets.stats import Stats, compute_stats
 
-CSV_NAME = "工单统计.csv"
 
 
 def pct(value: float | None) -> str:
@@ -50,6 +48,9 @@ class StatsViews:
         store = self.console.store
         return compute_stats(store.sessions, since, store.clock(), community)
 
+    def scope_name(self, community: str | None) -> str:
+        return self.org.communities[community].name if community in self.org.communities else "全区"
+
     def grid_name(self, grid_id: str) -> str:
         grid = self.org.grids.get(grid_id)
         return grid.name if grid else grid_id
@@ -57,11 +58,13 @@ class StatsViews:
     def rows(self, stats: Stats) -> list[tuple[str, str, str]]:
         """(group, item, value) rows: what the page charts and the CSV holds."""
         rows = [("总体", "工单总数", str(stats.total)),
-                ("三率", "响应率", pct(stats.response_rate)),
-                ("三率", "解决率", pct(stats.resolution_rate)),
-                ("三率", "满意率", pct(stats.satisfaction_rate)),
-                ("三率", "平均评分", "—" if stats.satisfaction_mean is None else f"{stats.satisfaction_mean:.2f}"),
-                ("总体", "超时未接单", str(len(stats.overdue)))]
+                ("总体", "待办", str(stats.open)),
+                ("总体", "待派单", str(stats.unassigned)),
+                ("总体", "超时", str(len(stats.overdue))),
+                ("三率", "响应率", stats.response.label()),
+                ("三率", "解决率", stats.resolution.label()),
+                ("三率", "满意率", stats.satisfaction.label()),
+                ("三率", "平均评分", "—" if stats.satisfaction_mean is None else f"{stats.satisfaction_mean:.2f}")]
         rows += [("按状态", STATUS_LABELS.get(k, k), str(v)) for k, v in _by_count(stats.by_status)]
         rows += [("按类别", k, str(v)) for k, v in _by_count(stats.by_category)]
         rows += [("按网格", self.grid_name(k), str(v)) for k, v in _by_count(stats.by_grid)]
@@ -84,11 +87,6 @@ def _by_count(counter) -> list[tuple[str, int]]:
     return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def _csv_cell(value: str) -> str:
-    """Keep a spreadsheet from reading a cell as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") and value != "—" else value
-
-
 def add_routes(router: APIRouter, console) -> None:
     views = StatsViews(console)
 
@@ -98,20 +96,26 @@ def add_routes(router: APIRouter, console) -> None:
         chosen, start = views.scope(visit, community, since)
         stats = views.compute(chosen, start)
         query = "&".join(f"{k}={quote(v)}" for k, v in (("community", chosen or ""), ("since", since)) if v)
-        name = console.org.communities[chosen].name if chosen in console.org.communities else "全区"
+        name = views.scope_name(chosen)
+        tail = f"?{query}" if query else ""
         return render(request, "stats.html", title="统计", stats=stats, charts=views.charts(stats), scope_name=name,
                       rows=views.rows(stats), pct=pct, communities=console.org.communities, chosen=chosen or "",
-                      since=since, csv_url="/console/stats.csv" + (f"?{query}" if query else ""))
+                      since=since, csv_url="/console/stats.csv" + tail,
+                      tickets_csv_url="/console/stats/tickets.csv" + tail,
+                      tickets_xlsx_url="/console/stats/tickets.xlsx" + tail)
+
+    @router.get("/stats/tickets.{suffix}")
+    def tickets_export(suffix: str, community: str = "", since: str = "",
+                       visit: Visit = Depends(console.visit)) -> Response:
+        if suffix not in ("csv", "xlsx"):
+            raise Refusal(404, "只能导出 CSV 或 Excel（.xlsx）。")
+        chosen, start = views.scope(visit, community, since)
+        name = file_name("工单明细", views.scope_name(chosen), start, console.store.clock(), suffix)
+        rows = ticket_rows(console, chosen, start)
+        return as_csv(rows, name) if suffix == "csv" else as_xlsx(rows, name)
 
     @router.get("/stats.csv")
     def stats_csv(community: str = "", since: str = "", visit: Visit = Depends(console.visit)) -> Response:
         chosen, start = views.scope(visit, community, since)
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(["分组", "项目", "数值"])
-        writer.writerows([_csv_cell(c) for c in row] for row in views.rows(views.compute(chosen, start)))
-        # the BOM tells Excel the file is UTF-8; without it Chinese opens as mojibake
-        return Response(("\ufeff" + out.getvalue()).encode("utf-8"), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f"attachment; filename=\"stats.csv\"; "
-                                                        f"filename*=UTF-8''{quote(CSV_NAME)}",
-                                 "Cache-Control": "no-store"})
+        name = file_name("工单统计", views.scope_name(chosen), start, console.store.clock(), "csv")
+        return as_csv(views.rows(views.compute(chosen, start)), name, ["分组", "项目", "数值"])

@@ -13,22 +13,52 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from bot.tickets.lifecycle import OPEN_STATES, STATUS_LABELS
 from bot.tickets.models import Ticket
 from bot.tickets.sla import SHANGHAI, as_utc
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A share with what it rests on: 3 of 4 is not 3000 of 4000, and 0 of 0 is no rate at all."""
+
+    hits: int
+    of: int
+
+    @property
+    def value(self) -> float | None:
+        return self.hits / self.of if self.of else None
+
+    def label(self) -> str:
+        return "—（尚无数据）" if not self.of else f"{self.hits / self.of:.1%}（{self.hits}/{self.of}）"
 
 
 @dataclass
 class Stats:
     total: int = 0
-    response_rate: float | None = None
-    resolution_rate: float | None = None
+    response: Rate = Rate(0, 0)  # contacted within the dispatch deadline / tickets judged against it
+    resolution: Rate = Rate(0, 0)  # confirmed resolved / closed and rated
+    satisfaction: Rate = Rate(0, 0)  # rated 4-5 / rated
     satisfaction_mean: float | None = None
-    satisfaction_rate: float | None = None
+    open: int = 0  # not yet closed, cancelled or merged
+    unassigned: int = 0  # waiting for a worker (待派单)
     by_status: Counter = field(default_factory=Counter)
     by_category: Counter = field(default_factory=Counter)
     by_grid: Counter = field(default_factory=Counter)
     by_week: Counter = field(default_factory=Counter)
-    overdue: list[str] = field(default_factory=list)
+    overdue: list[str] = field(default_factory=list)  # open and past the deadline that matters now
+
+    @property
+    def response_rate(self) -> float | None:
+        return self.response.value
+
+    @property
+    def resolution_rate(self) -> float | None:
+        return self.resolution.value
+
+    @property
+    def satisfaction_rate(self) -> float | None:
+        return self.satisfaction.value
 
 
 def compute_stats(sessions, since: datetime | None = None, now: datetime | None = None,
@@ -62,26 +92,30 @@ def compute_stats(sessions, since: datetime | None = None, now: datetime | None 
             if t.status == "closed":
                 rated_closed += 1
                 confirmed += t.rating >= 3
-        if now is not None and t.status in ("new", "assigned") and as_utc(t.dispatch_due) < now:
-            stats.overdue.append(t.id)
-    stats.response_rate = responded / dispatched if dispatched else None
-    stats.resolution_rate = confirmed / rated_closed if rated_closed else None
+        if t.status in OPEN_STATES:
+            stats.open += 1
+            stats.unassigned += t.status == "new"
+            due = t.feedback_due if t.status == "accepted" else t.dispatch_due
+            if now is not None and t.status != "resolved" and as_utc(due) < now:
+                stats.overdue.append(t.id)
+    stats.response = Rate(responded, dispatched)
+    stats.resolution = Rate(confirmed, rated_closed)
+    stats.satisfaction = Rate(sum(r >= 4 for r in ratings), len(ratings))
     if ratings:
         stats.satisfaction_mean = sum(ratings) / len(ratings)
-        stats.satisfaction_rate = sum(r >= 4 for r in ratings) / len(ratings)
     return stats
 
 
-def format_stats(stats: Stats) -> str:
-    def pct(x):
-        return "—" if x is None else f"{x:.1%}"
-
-    lines = [f"工单总数 {stats.total}",
-             f"响应率 {pct(stats.response_rate)}  解决率 {pct(stats.resolution_rate)}  "
-             f"满意率 {pct(stats.satisfaction_rate)}  平均评分 "
-             f"{'—' if stats.satisfaction_mean is None else f'{stats.satisfaction_mean:.2f}'}"]
-    for title, counter in (("按状态", stats.by_status), ("按类别", stats.by_category), ("按网格", stats.by_grid),
-                           ("按周", stats.by_week)):
+def format_stats(stats: Stats, grid_name=lambda grid_id: grid_id) -> str:
+    """The statistics as the console shows them, for `python -m bot admin stats`."""
+    mean = "—" if stats.satisfaction_mean is None else f"{stats.satisfaction_mean:.2f}"
+    lines = [f"工单总数 {stats.total}：待办 {stats.open}，待派单 {stats.unassigned}，超时 {len(stats.overdue)}",
+             f"响应率 {stats.response.label()}  解决率 {stats.resolution.label()}  满意率 {stats.satisfaction.label()}  "
+             f"平均评分 {mean}"]
+    groups = (("按状态", {STATUS_LABELS.get(k, k): v for k, v in stats.by_status.items()}),
+              ("按类别", stats.by_category), ("按网格", {grid_name(k): v for k, v in stats.by_grid.items()}),
+              ("按周", stats.by_week))
+    for title, counter in groups:
         lines.append(f"{title}：" + "，".join(f"{k} {v}" for k, v in sorted(counter.items(), key=lambda kv: -kv[1])))
-    lines.append(f"超时未派单/未接单：{len(stats.overdue)}" + (f"（{', '.join(stats.overdue[:20])}）" if stats.overdue else ""))
+    lines.append(f"超时工单：{len(stats.overdue)}" + (f"（{', '.join(stats.overdue[:20])}）" if stats.overdue else ""))
     return "\n".join(lines)

@@ -7,6 +7,7 @@ console page is saved to docs/screenshots/console-<page>.png.
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 from pathlib import Path
@@ -195,6 +196,18 @@ def test_an_admin_reads_the_statistics_and_invites_a_new_worker(live, phone):
     with page.expect_download() as download:
         page.get_by_role("link", name="导出 CSV").click()
     assert Path(download.value.path()).read_bytes().startswith("\ufeff分组,项目,数值".encode())
+    backlog = page.get_by_role("region", name="待办")
+    expect(backlog).to_contain_text("待派单")
+    expect(page.get_by_role("region", name="三率")).to_contain_text(re.compile(r"\d+ / \d+ 张|尚无数据"))
+    with page.expect_download() as download:
+        page.get_by_role("link", name="工单明细 Excel").click()
+    from openpyxl import load_workbook
+
+    assert re.fullmatch(r"工单明细_全区_最早至\d{4}-\d{2}-\d{2}\.xlsx", download.value.suggested_filename)
+    sheet = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active  # the path has no suffix
+    ids = [row[0].value for row in sheet.iter_rows(min_row=2)]
+    assert len(ids) >= 1 and all(re.fullmatch(r"T\d{11}", i) for i in ids)
+    assert not any(PHONE.search(str(c.value or "")) for row in sheet.iter_rows() for c in row)
 
     page.get_by_role("link", name="人员与邀请").click()
     page.get_by_label("姓名").fill("陈静")

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -398,10 +399,58 @@ def test_the_stats_page_draws_svg_charts_and_the_csv_has_the_same_rows(site):
     assert download.content.startswith(b"\xef\xbb\xbf") and download.headers["content-type"].startswith("text/csv")
     assert rows[0] == ["分组", "项目", "数值"]
     assert ["总体", "工单总数", "3"] in rows and ["按类别", "供暖", "2"] in rows and ["按周", "2026-W48", "3"] in rows
-    assert ["按网格", "景村社区第一网格", "2"] in rows and ["三率", "响应率", "—"] in rows  # no deadline has passed yet: not judged
+    assert ["按网格", "景村社区第一网格", "2"] in rows
+    assert ["三率", "响应率", "—（尚无数据）"] in rows  # no deadline has passed yet: not judged
+    assert ["总体", "待办", "3"] in rows and ["总体", "待派单", "1"] in rows  # 华江里 has no worker
     supervisor = site.login("s9").get("/console/stats.csv").content.decode("utf-8-sig")
     assert "总体,工单总数,1" in supervisor and "景村" not in supervisor
     assert site.login("w1").get("/console/stats").status_code == 403
+
+
+def test_the_rates_show_what_they_rest_on_and_the_backlog_comes_first(site):
+    from bot.tickets.store import Actor
+
+    site.staff("a1", role="admin")
+    worker = Actor.of(site.staff("w1"))
+    first = site.file("景村里3号楼2单元暖气不热", user="r1")
+    site.file("景村里4号楼暖气片冰凉", user="r2")
+    site.file("华江里2号楼楼道堆满纸箱子", user="r3")
+    site.service.store.transition(first.id, "accept", worker)
+    site.clock.advance(hours=3)  # the heating tickets' dispatch deadlines (2 h) are gone: the second is overdue
+
+    page = site.login("a1").get("/console/stats").text
+
+    backlog = page[page.index('aria-label="待办"'):page.index('aria-label="三率"')]
+    assert [int(n) for n in re.findall(r'class="num">(\d+)<', backlog)] == [3, 1, 1, 3]  # open, unassigned, overdue, all
+    rates = page[page.index('aria-label="三率"'):page.index('class="hint"')]
+    assert "50.0%" in rates and "1 / 2 张" in rates  # response: one of the two judged tickets, in time
+    assert rates.count("尚无数据") == 2  # no ticket closed or rated yet
+
+
+def test_the_ticket_export_has_a_row_a_ticket_no_phone_and_names_its_scope_and_dates(site):
+    from openpyxl import load_workbook
+
+    site.staff("a1", role="admin")
+    site.staff("w1", name="王芳")
+    site.staff("s1", role="supervisor", community="jingcun")
+    site.file("景村里3号楼2单元301室暖气不热", phone="13812345678", user="r1")
+    site.file("华江里2号楼楼道堆满纸箱子", phone="13900001111", user="r2")
+    admin = site.login("a1")
+
+    everything = admin.get("/console/stats/tickets.csv")
+    rows = list(csv.reader(io.StringIO(everything.content.decode("utf-8-sig"))))
+    jingcun = site.login("s1").get("/console/stats/tickets.xlsx?since=2026-11-01")
+    sheet = load_workbook(io.BytesIO(jingcun.content)).active
+    cells = [[c.value or "" for c in row] for row in sheet.iter_rows()]
+
+    assert rows[0][:4] == ["工单号", "提交时间", "类别", "状态"] and len(rows) == 3
+    assert {r[2] for r in rows[1:]} == {"供暖", "楼道堆物"} and "王芳" in rows[1] + rows[2]
+    assert "13812345678" not in everything.text and "301室" not in everything.content.decode("utf-8-sig")
+    assert "filename*=UTF-8''" + quote("工单明细_全区_最早至2026-11-23.csv") in everything.headers["content-disposition"]
+    assert len(cells) == 2 and cells[1][2] == "供暖"  # the supervisor's community only
+    assert quote("工单明细_景村社区_2026-11-01至2026-11-23.xlsx") in jingcun.headers["content-disposition"]
+    assert admin.get("/console/stats/tickets.pdf").status_code == 404
+    assert site.login("w1").get("/console/stats/tickets.csv").status_code == 403
 
 
 # -- knowledge base ----------------------------------------------------------------------------------

@@ -128,9 +128,12 @@ def test_admin_stats_prints_the_rates_and_counts(week, tmp_path, run_python):
 
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "工单总数 6" in out
-    assert "响应率 60.0%" in out and "解决率 75.0%" in out and "满意率 50.0%" in out and "平均评分 3.50" in out
-    assert "供暖 2" in out and "jingcun-01 3" in out and "2026-W48 5" in out and "2026-W49 1" in out
+    assert "工单总数 6：待办 1，待派单 0，超时 1" in out
+    assert "响应率 60.0%（3/5）" in out and "解决率 75.0%（3/4）" in out and "满意率 50.0%（2/4）" in out
+    assert "平均评分 3.50" in out
+    # the names the console shows, not raw codes
+    assert "供暖 2" in out and "景村社区第一网格 3" in out and "已办结 4" in out and "2026-W48 5" in out
+    assert "jingcun-01" not in out and "closed" not in out
 
 
 @pytest.fixture
