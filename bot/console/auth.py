@@ -152,8 +152,9 @@ class ConsoleAuth:
             if row is None or row.used_at is not None or as_utc(row.expires_at) <= now:
                 return None
             staff = s.get(Staff, row.staff_id)
-            if staff is not None:
-                s.expunge(staff)
+            if staff is None or not staff.active:
+                return None
+            s.expunge(staff)
             return staff
 
     def redeem_login_token(self, token: str) -> Staff:
@@ -172,7 +173,7 @@ class ConsoleAuth:
             if claimed.rowcount != 1:  # another request used it a moment ago
                 raise ConsoleAuthError("这个登录链接已经用过了。请重新发送 /console 获取新链接。")
             staff = s.get(Staff, row.staff_id)
-            if staff is None:
+            if staff is None or not staff.active:
                 raise ConsoleAuthError("登录链接无效。")
             s.expunge(staff)
         log.info("console login of staff %s by link", staff.id)
@@ -193,7 +194,7 @@ class ConsoleAuth:
                 raise LoginThrottled(f"密码错误次数太多，请 {minutes} 分钟后再试，"
                                      "或在聊天中发送 /console 获取登录链接。")
             staff = find_staff(s, name) if name else None
-            stored = staff.password_hash if staff is not None else None
+            stored = staff.password_hash if staff is not None and staff.active else None
             if staff is not None:
                 s.expunge(staff)
         ok = verify_password(password or "", stored or _dummy_hash()) and stored is not None
@@ -228,8 +229,8 @@ class ConsoleAuth:
             if row is None or as_utc(row.expires_at) <= self.clock():
                 return None
             staff = s.get(Staff, row.staff_id)
-            if staff is None:
-                return None
+            if staff is None or not staff.active:
+                return None  # deactivated: every open session ends with it
             s.expunge(staff)
         return Visit(staff, session_id, csrf_token(session_id))
 

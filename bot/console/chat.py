@@ -95,12 +95,14 @@ class KnowledgeChatAdmin:
             return [Reply(texts.STAFF_ONLY if staff is None else ADMIN_ONLY, intent="staff")]
         try:
             if is_upload:
-                return [self._add(incoming, document)]
-            return [Reply("知识库已重新导入：" + describe(self.kb.run_now()), intent="staff")]
+                return [self._add(incoming, document, staff.id)]
+            report = self.kb.run_now()
+            self.directory.audit.record(f"staff:{staff.id}", "kb_reingest", "", report.summary_zh())
+            return [Reply("知识库已重新导入：" + describe(report), intent="staff")]
         except KbAdminError as exc:
             return [Reply(str(exc), intent="staff")]
 
-    def _add(self, incoming: Incoming, document: tuple[str, str]) -> Reply:
+    def _add(self, incoming: Incoming, document: tuple[str, str], staff_id: int) -> Reply:
         file_id, file_name = document
         fetch = self.fetchers.get(incoming.channel)
         if fetch is None:
@@ -113,6 +115,7 @@ class KnowledgeChatAdmin:
             return Reply("文件下载失败，请重新发送，或在工作台的“知识库”页面上传。", intent="staff")
         saved, replaced = self.kb.save(name, data)
         log.info("admin %s/%s added knowledge document %s", incoming.channel, incoming.user_id, saved)
+        self.directory.audit.record(f"staff:{staff_id}", "kb_upload", saved, "聊天中发送")
         try:
             report = self.kb.run_now()
         except KbBusy as exc:

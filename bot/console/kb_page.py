@@ -89,6 +89,8 @@ def add_routes(router: APIRouter, console) -> None:
         except KbAdminError as exc:
             status = 413 if len(data) > kb.max_bytes else 400
             return await run_in_threadpool(views.page, request, status, str(exc))
+        audit = console.directory.audit
+        await run_in_threadpool(audit.record, f"staff:{visit.staff.id}", "kb_upload", saved)
         if form.get("ingest"):
             try:
                 job = kb.start_reingest()
@@ -104,6 +106,7 @@ def add_routes(router: APIRouter, console) -> None:
             removed = await run_in_threadpool(kb.remove, str(form.get("name", "")))
         except KbAdminError as exc:
             return await run_in_threadpool(views.page, request, 404, str(exc))
+        await run_in_threadpool(console.directory.audit.record, f"staff:{visit.staff.id}", "kb_remove", removed)
         return see_other(f"/console/kb?ok=removed&name={_q(removed)}")
 
     @router.post("/kb/reingest")
@@ -113,6 +116,7 @@ def add_routes(router: APIRouter, console) -> None:
             job = kb.start_reingest()
         except KbBusy as exc:
             return await run_in_threadpool(views.page, request, 409, str(exc))
+        await run_in_threadpool(console.directory.audit.record, f"staff:{visit.staff.id}", "kb_reingest")
         return see_other(f"/console/kb/jobs/{job.id}")
 
     @router.get("/kb/jobs/{job_id}")

@@ -56,7 +56,7 @@ def nav_for(staff) -> list[tuple[str, str]]:
     if staff.role in ("supervisor", "admin"):
         items.append(("/console/stats", "统计"))
     if staff.role == "admin":
-        items += [("/console/kb", "知识库"), ("/console/staff", "人员与邀请")]
+        items += [("/console/kb", "知识库"), ("/console/staff", "人员与邀请"), ("/console/audit", "操作记录")]
     return items
 
 
@@ -92,6 +92,15 @@ class ConsoleRoute(APIRoute):
                 return refusal_page(request, refusal)
 
         return console_handler
+
+
+def who(actor: str, people: dict) -> str:
+    """An event's actor as people read it: "王芳（网格员）", 居民, 系统 (people: staff by id)."""
+    kind, _, number = actor.partition(":")
+    if kind in ("staff", "console") and number.isdigit():
+        person = people.get(int(number))
+        return f"{person.name}（{ROLE_LABELS.get(person.role, person.role)}）" if person else "工作人员"
+    return {"resident": "居民", "system": "系统", "cli": "命令行（管理员）"}.get(actor, actor)
 
 
 def see_other(url: str) -> RedirectResponse:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
 from bot.console.auth import Visit
-from bot.console.pages import ROLE_LABELS, Refusal, render, see_other
+from bot.console.board import PAGE_SIZE, SORTS, BoardFilter, assign_many, board_tickets, page_count
+from bot.console.pages import Refusal, render, see_other, who
 from bot.core.privacy import mask
 from bot.tickets.lifecycle import (ACTION_LABELS, DISMISS_REASONS, STATUS_LABELS, PermissionDenied, TicketNotFound,
                                   TransitionError)
@@ -49,6 +51,7 @@ class Row:
     place: str
     summary: str
     assignee: str
+    grid: str = ""
 
 
 def next_deadline(ticket: Ticket) -> tuple[datetime | None, str]:
@@ -76,17 +79,37 @@ class TicketViews:
     def rows(self, actor: Actor, include_closed: bool) -> list[Row]:
         now = self.store.clock()
         people = self.people()
-        rows = []
-        for t in self.store.visible_to(actor, include_closed=include_closed):
-            personal = can_see_personal_data(actor, t)
-            due, label = next_deadline(t)
-            assignee = people.get(t.assignee_id)
-            rows.append(Row(t, due, label, due is not None and due < now,
-                            t.place if personal else coarse_place(t.place),
-                            (t.description if personal else mask(t.description))[:60],
-                            assignee.name if assignee else ""))
+        rows = [self.row(actor, t, people, now) for t in self.store.visible_to(actor, include_closed=include_closed)]
         rows.sort(key=lambda r: (r.due is None, r.due or now, r.ticket.created_at))
         return rows
+
+    def row(self, actor: Actor, t: Ticket, people: dict[int, Staff], now: datetime) -> Row:
+        personal = can_see_personal_data(actor, t)
+        due, label = next_deadline(t)
+        assignee = people.get(t.assignee_id)
+        grid = self.org.grids.get(t.grid_id or "")
+        return Row(t, due, label, due is not None and due < now, t.place if personal else coarse_place(t.place),
+                   (t.description if personal else mask(t.description))[:60], assignee.name if assignee else "",
+                   grid.name if grid else "未匹配网格")
+
+    def board(self, request: Request, visit: Visit, status: int = 200, flash: str = "", error: str = "") -> Response:
+        """Supervisors' and admins' list: filters, paging, bulk assignment."""
+        actor = Actor.of(visit.staff)
+        f = BoardFilter.of(request.query_params)
+        tickets, total = board_tickets(self.store, actor, f, next_deadline)
+        people, now = self.people(), self.store.clock()
+        communities = (self.org.communities if visit.staff.role == "admin"
+                       else {k: v for k, v in self.org.communities.items() if k == visit.staff.community})
+        grids = {k: g for k, g in self.org.grids.items() if g.community_id in communities}
+        workers = sorted((p for p in people.values() if p.role == "worker" and p.active
+                          and (visit.staff.role == "admin" or any(g in grids for g in (p.grids or [])))),
+                         key=lambda w: w.name)
+        categories = sorted({c.name for c in self.console.service.categorizer.categories})
+        pages = page_count(total)
+        return render(request, "board.html", status, title="工单", rows=[self.row(actor, t, people, now) for t in tickets],
+                      total=total, f=f, pages=pages, sorts=SORTS, status_labels=STATUS_LABELS,
+                      communities=communities, grids=grids, categories=categories, workers=workers,
+                      flash=flash, error=error)
 
     def sections(self, visit: Visit, include_closed: bool) -> list[tuple[str, list[Row]]]:
         actor = Actor.of(visit.staff)
@@ -106,7 +129,7 @@ class TicketViews:
             return ticket.grid_id in grids or worker.community == ticket.community_id or any(
                 (c := self.org.community_of_grid(g)) is not None and c.id == ticket.community_id for g in grids)
 
-        workers = [p for p in people.values() if p.role == "worker" and belongs(p)]
+        workers = [p for p in people.values() if p.role == "worker" and p.active and belongs(p)]
         return sorted(workers, key=lambda w: (ticket.grid_id not in (w.grids or []), not w.on_duty, w.name))
 
     def ticket_for(self, visit: Visit, ticket_id: str) -> Ticket:
@@ -124,7 +147,7 @@ class TicketViews:
         personal = can_see_personal_data(actor, ticket)
         shown = (lambda text: text or "") if personal else (lambda text: mask(text or ""))
         people = self.people()
-        events = [{"at": e.at, "who": self._who(e.actor, people), "what": EVENT_LABELS.get(e.action, e.action),
+        events = [{"at": e.at, "who": who(e.actor, people), "what": EVENT_LABELS.get(e.action, e.action),
                    "change": f"{STATUS_LABELS.get(e.from_status, '')} → {STATUS_LABELS.get(e.to_status, '')}"
                    if e.to_status and e.from_status else "", "note": shown(e.note)}
                   for e in self.store.events(ticket.id)]
@@ -145,13 +168,6 @@ class TicketViews:
             dismiss_reasons=DISMISS_REASONS,
             workers=self.workers_for(ticket, people) if supervising and ticket.status in ("new", "assigned") else [],
             error=error, flash=flash)
-
-    @staticmethod
-    def _who(actor: str, people: dict[int, Staff]) -> str:
-        if actor.startswith("staff:") and actor[6:].isdigit():
-            person = people.get(int(actor[6:]))
-            return f"{person.name}（{ROLE_LABELS.get(person.role, person.role)}）" if person else "工作人员"
-        return {"resident": "居民", "system": "系统"}.get(actor, actor)
 
     def act(self, visit: Visit, ticket: Ticket, action: str, form) -> None:
         """Apply one posted action; Refusal when this person may not or the ticket changed meanwhile."""
@@ -177,7 +193,9 @@ class TicketViews:
             reason, why = str(form.get("reason", "")), str(form.get("why", ""))
             if len(why) > 500:
                 raise Refusal(400, "关闭理由最多 500 字。")
-            return self._store_call(lambda: self.store.dismiss(ticket.id, actor, reason, why))
+            self._store_call(lambda: self.store.dismiss(ticket.id, actor, reason, why))
+            self.console.directory.audit.record(actor.label, "ticket_dismiss", ticket.id, why[:200])
+            return
         elif action == "assign" and supervising:
             raw = str(form.get("assignee_id", ""))
             people = self.people()
@@ -189,6 +207,8 @@ class TicketViews:
             raise Refusal(403, "您不能对这张工单执行这个操作。")
         self._store_call(lambda: self.store.transition(ticket.id, store_action, actor, note=note, expected=expected,
                                                        **kwargs))
+        if store_action == "assign":
+            self.console.directory.audit.record(actor.label, "ticket_assign", ticket.id, note)
 
     @staticmethod
     def _store_call(call) -> None:
@@ -206,9 +226,32 @@ def add_routes(router: APIRouter, console) -> None:
 
     @router.get("/tickets")
     def ticket_list(request: Request, closed: int = 0, visit: Visit = Depends(console.visit)) -> Response:
+        if visit.staff.role in SUPERVISING:
+            return views.board(request, visit, flash=request.query_params.get("done", "")[:500])
         sections = views.sections(visit, include_closed=bool(closed))
         return render(request, "tickets.html", title="工单", sections=sections, closed=bool(closed),
                       status_labels=STATUS_LABELS)
+
+    @router.post("/tickets/bulk-assign")
+    async def bulk_assign(request: Request, visit: Visit = Depends(console.visit)) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        console.require(visit, *SUPERVISING)
+        form = await console.form(request)
+        ids = [str(i).strip().upper() for i in form.getlist("ticket")][:PAGE_SIZE * 4]
+        raw = str(form.get("assignee_id", ""))
+        back = str(form.get("back", ""))
+        back = back if back.startswith("?") or not back else ""
+        if not ids or not raw.isdigit():
+            return await run_in_threadpool(lambda: views.board(request, visit, 400, error="请勾选工单并选择网格员。"))
+        actor = Actor.of(visit.staff)
+        done, refused = await run_in_threadpool(assign_many, views, actor, ids, int(raw))
+        if done:
+            await run_in_threadpool(console.directory.audit.record, actor.label, "ticket_assign",
+                                    "、".join(done)[:200], f"批量派单 {len(done)} 张")
+        message = f"已派单 {len(done)} 张。" + (f"未派 {len(refused)} 张：" + "；".join(refused) if refused else "")
+        joiner = "&" if back else "?"
+        return see_other("/console/tickets" + (back or "") + joiner + urlencode({"done": message[:500]}))
 
     @router.get("/tickets/{ticket_id}")
     def ticket_detail(request: Request, ticket_id: str, ok: str = "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.storage.db import Base
@@ -22,6 +23,8 @@ class Staff(Base):
     grids: Mapped[list] = mapped_column(JSON, default=list)  # workers: grid ids
     community: Mapped[str | None] = mapped_column(String(64), nullable=True)  # supervisors
     on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
+    # False: left the job; kept for the tickets' history, refused everywhere, never routed to
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -97,3 +100,16 @@ class TicketEvent(Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+class AuditEvent(Base):
+    """What an admin or supervisor did outside a ticket's own history: documents, invites, staff."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(64))  # "staff:12", "cli"
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")

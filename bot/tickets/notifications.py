@@ -78,7 +78,7 @@ class TicketNotifications:
             self._to_staff(ticket.assignee_id, Reply(f"居民对工单 {ticket.id} 不满意，已重新打开：{ticket.rating_comment}\n"
                                                       + ticket_card(ticket, True), worker_buttons(ticket), intent="ticket",
                                                       ticket_id=ticket.id))
-        elif action == "hand_back":
+        elif action == "hand_back" and actor.kind != "system":  # by the system: routed again at once
             self._to_supervisors(ticket, f"工单 {ticket.id} 被网格员退回，请重新派单。\n" + ticket_card(ticket, True))
         elif action == "escalate":
             self._to_supervisors(ticket, f"⚠️ 工单 {ticket.id} 已超时未处理，请督办。\n" + ticket_card(ticket, True))
@@ -111,9 +111,10 @@ class TicketNotifications:
 
     def _to_supervisors(self, ticket: Ticket, text: str) -> None:
         with self.store.sessions() as s:
-            people = list(s.scalars(select(Staff).where(Staff.role == "supervisor", Staff.community == ticket.community_id)))
+            people = list(s.scalars(select(Staff).where(Staff.role == "supervisor", Staff.active.is_(True),
+                                                        Staff.community == ticket.community_id)))
             if not people:
-                people = list(s.scalars(select(Staff).where(Staff.role == "admin")))
+                people = list(s.scalars(select(Staff).where(Staff.role == "admin", Staff.active.is_(True))))
             targets = [(p.channel, p.user_id) for p in people]
         for channel, user_id in targets:
             self.notifier.notify(channel, user_id, Reply(text, intent="ticket", ticket_id=ticket.id))

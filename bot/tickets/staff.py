@@ -14,15 +14,28 @@ from bot.core.messages import Button, Incoming, Reply
 from bot.core.privacy import mask
 from bot.errors import BotError
 from bot.tickets.lifecycle import STATUS_LABELS, PermissionDenied, TicketNotFound, TransitionError
-from bot.tickets.models import Invite, Staff
+from bot.tickets.audit import AuditLog
+from bot.tickets.models import Invite, Staff, Ticket
 from bot.tickets.notifications import ticket_card, worker_buttons
 from bot.tickets.sla import as_utc, local
-from bot.tickets.store import Actor, TicketStore, can_see_personal_data, can_take, can_view
+from bot.tickets.store import SYSTEM, Actor, TicketStore, can_see_personal_data, can_take, can_view
 
 log = logging.getLogger(__name__)
 ROLES = ("worker", "supervisor", "admin")
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and typed
-STAFF_COMMANDS = ("/bind", "/tickets", "/ticket")
+STAFF_COMMANDS = ("/bind", "/tickets", "/ticket")  # refused with a clear reply to anyone who is not staff
+
+
+def staff_help(role: str) -> str:
+    """/help for staff: their own commands first, then what residents can do (staff may use that too)."""
+    lines = ["工作人员命令：",
+             "/tickets — 我的和本网格（社区）的待办工单，按时限排序",
+             "/ticket 工单号 — 工单详情和处理按钮（接单、办结反馈、退回；无人接的本网格工单可以“我来接”）",
+             "/console — 工作台登录链接（在手机浏览器里处理工单、看统计）"]
+    if role == "admin":
+        lines += ["/reingest — 重新导入知识库", "直接发送文件（.md .txt .docx .pdf .html）— 加入知识库"]
+    lines += ["", texts.HELP]
+    return "\n".join(lines)
 
 
 class InviteError(BotError):
@@ -34,8 +47,9 @@ def _hash(code: str) -> str:
 
 
 class StaffDirectory:
-    def __init__(self, store: TicketStore):
+    def __init__(self, store: TicketStore, audit: AuditLog | None = None):
         self.store = store
+        self.audit = audit or AuditLog(store.sessions, store.clock)
 
     def create_invite(self, role: str, grids: list[str] | None = None, community: str | None = None,
                       name: str = "", ttl_hours: float = 72, created_by: str = "admin") -> str:
@@ -55,7 +69,61 @@ class StaffDirectory:
         with self.store.sessions.begin() as s:
             s.add(Invite(code_hash=_hash(code), role=role, name=name, grids=list(grids or []), community=community,
                          expires_at=self.store.clock() + timedelta(hours=ttl_hours), created_by=created_by))
+        self.audit.record(created_by, "invite", name or role, f"{role} {','.join(grids or []) or community or ''}")
         return code
+
+    def open_invites(self) -> list[Invite]:
+        """Invites not used yet and not expired (or revoked), newest first."""
+        now = self.store.clock()
+        with self.store.sessions() as s:
+            rows = [i for i in s.scalars(select(Invite).where(Invite.used_at.is_(None)).order_by(Invite.id.desc()))
+                    if as_utc(i.expires_at) > now]
+            for row in rows:
+                s.expunge(row)
+            return rows
+
+    def revoke_invite(self, invite_id: int, by: str) -> None:
+        """An unused invite stops working now (it expires at once)."""
+        now = self.store.clock()
+        with self.store.sessions.begin() as s:
+            invite = s.get(Invite, invite_id)
+            if invite is None or invite.used_at is not None:
+                raise InviteError("没有这个未使用的邀请码。")
+            invite.expires_at = now
+            target = invite.name or invite.role
+        self.audit.record(by, "invite_revoke", target)
+
+    def deactivate(self, staff_id: int, by: Actor) -> list[str]:
+        """Someone left: refused everywhere from now on, their open tickets routed again; the tickets rerouted."""
+        with self.store.sessions.begin() as s:
+            staff = s.get(Staff, staff_id)
+            if staff is None or not staff.active:
+                raise BotError("没有这个在职的工作人员。")
+            if staff.id == by.staff_id:
+                raise BotError("不能停用自己的账号。")
+            staff.active, staff.on_duty, staff.password_hash = False, False, None
+            name = staff.name
+            open_ids = list(s.scalars(select(Ticket.id).where(Ticket.assignee_id == staff_id,
+                                                              Ticket.status.in_(("assigned", "accepted")))))
+        for ticket_id in open_ids:
+            # back to 待派单 with the reason in its history, then to a colleague on duty (or the supervisor)
+            self.store.transition(ticket_id, "hand_back", SYSTEM, note=f"{name} 已停用，重新派单")
+            self.store.route(ticket_id)
+        self.audit.record(by.label, "staff_deactivate", f"{name}（工号 {staff_id}）",
+                          f"重新派单 {len(open_ids)} 张" if open_ids else "")
+        log.info("staff %s deactivated by %s; %d open tickets routed again", staff_id, by.label, len(open_ids))
+        return open_ids
+
+    def reset_password(self, staff_id: int, by: Actor) -> str:
+        """Clear a password (the person logs in with a chat link and sets a new one); the name."""
+        with self.store.sessions.begin() as s:
+            staff = s.get(Staff, staff_id)
+            if staff is None or not staff.active:
+                raise BotError("没有这个在职的工作人员。")
+            staff.password_hash = None
+            name = staff.name
+        self.audit.record(by.label, "password_reset", f"{name}（工号 {staff_id}）")
+        return name
 
     def bind(self, code: str, channel: str, user_id: str, display_name: str = "") -> Staff:
         """Turn a valid, unused, unexpired code into a staff account for this chat user."""
@@ -66,7 +134,7 @@ class StaffDirectory:
                 raise InviteError("邀请码不正确。")
             if invite.used_at is not None:
                 raise InviteError("这个邀请码已经用过了。")
-            if as_utc(invite.expires_at) < now:
+            if as_utc(invite.expires_at) <= now:
                 raise InviteError("这个邀请码已过期，请联系管理员重新生成。")
             claimed = s.execute(update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None))
                                 .values(used_at=now))
@@ -78,8 +146,9 @@ class StaffDirectory:
                               channel=channel, user_id=user_id, grids=list(invite.grids or []),
                               community=invite.community, created_at=now)
                 s.add(staff)
-            else:
+            else:  # a new role, or someone who left and came back
                 staff.role, staff.grids, staff.community = invite.role, list(invite.grids or []), invite.community
+                staff.active = staff.on_duty = True
             s.flush()
             invite.used_by = staff.id
             s.expunge(staff)
@@ -92,8 +161,10 @@ class StaffDirectory:
         return staff
 
     def find(self, channel: str, user_id: str) -> Staff | None:
+        """The active staff member of this chat account (someone deactivated is a resident again)."""
         with self.store.sessions() as s:
-            staff = s.scalars(select(Staff).where(Staff.channel == channel, Staff.user_id == user_id)).first()
+            staff = s.scalars(select(Staff).where(Staff.channel == channel, Staff.user_id == user_id,
+                                                  Staff.active.is_(True))).first()
             if staff is not None:
                 s.expunge(staff)
             return staff
@@ -120,6 +191,8 @@ class StaffChat:
                 return [Reply(texts.STAFF_ONLY, intent="command")]
             return None
         actor = Actor.of(staff)
+        if command == "/help":
+            return [Reply(staff_help(staff.role), intent="staff")]
         try:
             if command == "/tickets":
                 return self._list(actor)

@@ -174,7 +174,8 @@ class TicketStore:
         return self.transition(ticket_id, "dismiss", actor, note=f"{DISMISS_REASONS[reason]}：{why[:500]}")
 
     def _pick_worker(self, s: Session, grid_id: str) -> Staff | None:
-        workers = [w for w in s.scalars(select(Staff).where(Staff.role == "worker", Staff.on_duty.is_(True)))
+        workers = [w for w in s.scalars(select(Staff).where(Staff.role == "worker", Staff.on_duty.is_(True),
+                                                             Staff.active.is_(True)))
                    if grid_id in (w.grids or [])]
         if not workers:
             return None

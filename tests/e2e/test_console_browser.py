@@ -278,3 +278,60 @@ def test_an_admin_deletes_a_document_only_after_confirming(live, phone):
     expect(page.get_by_role("status")).to_contain_text("已删除“property-rules.txt”")
     expect(page.locator(".doc", has_text="property-rules.txt")).to_contain_text("已删除，待重新导入")
     assert not (live.service.knowledge.docs_dir() / "property-rules.txt").exists()
+
+
+def test_an_admin_deactivates_a_worker_who_left_and_their_ticket_goes_to_a_colleague(live, phone):
+    live.staff("web-admin-4", role="admin", name="人事管理员")
+    live.staff("web-worker-leaving", grids=["huajiang-02"], name="要离职的网格员")
+    ticket_id = live.report("web-resident-7", "华江里15号楼楼道灯坏了一个多星期了", "13400004444")
+    assert live.service.store.get(ticket_id).assignee_id is not None
+    live.staff("web-worker-staying", grids=["huajiang-02"], name="接手的网格员")
+    page = phone(live.login_link("web-admin-4"))
+    page.get_by_role("link", name="人员与邀请").click()
+
+    person = page.locator("li.person", has_text="要离职的网格员")
+    person.get_by_text("停用", exact=True).click()
+    expect(person.get_by_role("button", name="确认停用")).to_be_visible()
+    shot(page, "staff-deactivate")
+    person.get_by_role("button", name="确认停用").click()
+
+    expect(page.get_by_role("status")).to_contain_text("已停用“要离职的网格员”")
+    expect(page.locator("li.person", has_text="要离职的网格员")).to_have_count(0)
+    page.goto(f"{live.base}/console/tickets/{ticket_id}")
+    expect(page.locator("dl.facts")).to_contain_text("接手的网格员")
+    expect(page.locator(".events li", has_text="已停用，重新派单")).to_have_count(1)
+    page.get_by_role("link", name="操作记录").click()
+    expect(page.locator(".events li").first).to_contain_text("停用工作人员")
+    shot(page, "audit")
+
+
+def test_a_supervisor_filters_the_board_and_assigns_the_waiting_tickets_at_once(live, phone):
+    live.staff("web-boss-an", role="supervisor", community="anjiang", name="安江里书记")
+    live.staff("web-worker-an2", grids=["anjiang-01"], name="安江二号网格员")
+    from sqlalchemy import update
+
+    from bot.tickets.models import Staff
+
+    with live.service.store.sessions.begin() as s:  # nobody of 安江里 on duty: the reports wait
+        s.execute(update(Staff).where(Staff.user_id.in_(("web-worker-an", "web-worker-an2"))).values(on_duty=False))
+    first = live.report("web-resident-8", "安江里6号楼门口垃圾桶满了好几天没人收", "13300003333")
+    second = live.report("web-resident-9", "安江里9号楼楼道堆满杂物，消防通道过不去", "13300003334")
+    page = phone(live.login_link("web-boss-an"))
+
+    page.get_by_label("搜索").fill("安江里9号楼")
+    page.get_by_role("button", name="筛选").click()
+    expect(page.locator("li.ticket")).to_have_count(1)
+    expect(page.locator("li.ticket")).to_contain_text(second)
+    page.get_by_label("搜索").fill("")
+    page.get_by_label("状态").select_option(label="待派单")
+    page.get_by_role("button", name="筛选").click()
+    expect(page.locator("li.ticket")).to_have_count(2)
+    page.get_by_label(f"选择 {first}").check()
+    page.get_by_label(f"选择 {second}").check()
+    page.get_by_label("把勾选的工单派给").select_option(label="安江二号网格员（不在岗）")
+    shot(page, "tickets-board")
+    page.get_by_role("button", name="批量派单").click()
+
+    expect(page.get_by_role("status")).to_contain_text("已派单 2 张")
+    expect(page.locator("li.ticket")).to_have_count(0)  # still filtered on 待派单: none left
+    assert {live.service.store.get(t).status for t in (first, second)} == {"assigned"}

@@ -362,6 +362,79 @@ def test_a_supervisor_reassigns_a_ticket_to_another_worker_of_the_community(site
     assert site.login("s9").get(page).status_code == 403
 
 
+def ticket_ids(page: str) -> list[str]:
+    """The ticket ids a list page shows, in its order."""
+    return list(dict.fromkeys(re.findall(r'href="/console/tickets/(T\d+)"', page)))
+
+
+def test_the_board_searches_filters_sorts_and_pages(site):
+    site.staff("a1", role="admin")
+    heating = site.file("景村里3号楼2单元暖气不热", user="r1")
+    site.clock.advance(minutes=10)
+    corridor = site.file("景村里8号楼楼道堆满纸箱子", user="r2")
+    site.clock.advance(minutes=10)
+    huajiang = site.file("华江里2号楼楼道堆满纸箱子", user="r3")
+    admin = site.login("a1")
+
+    everything = admin.get("/console/tickets").text
+    by_word = ticket_ids(admin.get("/console/tickets", params={"q": "纸箱"}).text)
+    by_id = ticket_ids(admin.get("/console/tickets", params={"q": heating.id.lower()}).text)
+    one_grid = ticket_ids(admin.get("/console/tickets", params={"grid": "jingcun-02"}).text)
+    jingcun = ticket_ids(admin.get("/console/tickets", params={"community": "jingcun", "sort": "newest"}).text)
+    category = ticket_ids(admin.get("/console/tickets", params={"category": "供暖"}).text)
+    site.clock.advance(hours=3)  # the heating ticket's 2-hour contact deadline has passed
+    overdue = ticket_ids(admin.get("/console/tickets", params={"overdue": "1"}).text)
+
+    assert ticket_ids(everything)[0] == heating.id  # soonest deadline first
+    assert "景村社区第一网格" in everything and "未派单" in everything  # grid and worker columns
+    assert set(by_word) == {corridor.id, huajiang.id} and by_id == [heating.id]
+    assert one_grid == [corridor.id] and jingcun == [corridor.id, heating.id] and category == [heating.id]
+    assert overdue == [heating.id]
+
+
+def test_the_board_splits_a_long_list_into_pages(site, monkeypatch):
+    import bot.console.board as board
+
+    monkeypatch.setattr(board, "PAGE_SIZE", 2)
+    site.staff("a1", role="admin")
+    for n in range(5):
+        site.file(f"景村里{n + 1}号楼暖气不热", user=f"r{n}")
+    admin = site.login("a1")
+
+    pages = [ticket_ids(admin.get("/console/tickets", params={"page": p}).text) for p in (1, 2, 3)]
+
+    assert [len(p) for p in pages] == [2, 2, 1] and len({t for p in pages for t in p}) == 5
+    assert "第 1 / 3 页" in admin.get("/console/tickets").text
+
+
+def test_a_supervisor_assigns_several_waiting_tickets_at_once(site):
+    site.staff("s1", role="supervisor", community="jingcun")
+    site.staff("s9", role="supervisor", community="huajiang")
+    far = site.staff("w9", grids=("huajiang-01",))
+    first = site.file("景村里3号楼2单元暖气不热", user="r1")  # nobody covers jingcun yet: both wait
+    second = site.file("景村里8号楼楼道堆满纸箱子", user="r2")
+    worker = site.staff("w2", grids=("jingcun-03",), name="李娜")  # another grid of the community: not auto-routed
+    boss = site.login("s1")
+
+    page = boss.get("/console/tickets").text
+    done = boss.post("/console/tickets/bulk-assign", data={"csrf": csrf_of(boss.get("/console/tickets")),
+                                                           "ticket": [first.id, second.id, "T000"],
+                                                           "assignee_id": str(worker.id)})
+    refused = boss.post("/console/tickets/bulk-assign", data={"csrf": csrf_of(boss.get("/console/tickets")),
+                                                              "ticket": [first.id], "assignee_id": str(far.id)})
+
+    assert f'value="{first.id}"' in page and "李娜" in page and far.name not in page
+    assert done.status_code == 303
+    flash = boss.get(done.headers["location"]).text
+    assert "已派单 2 张" in flash and "未派 1 张" in flash and "T000" in flash
+    assert {site.service.store.get(t.id).assignee_id for t in (first, second)} == {worker.id}
+    assert "不负责" in boss.get(refused.headers["location"]).text
+    assert site.login("w9").post("/console/tickets/bulk-assign", data={
+        "csrf": csrf_of(site.login("w9").get("/console/tickets")), "ticket": [first.id],
+        "assignee_id": str(far.id)}).status_code == 403
+    assert site.login("s9").get("/console/tickets").text.count(first.id) == 0
+
+
 def test_an_admin_creates_an_invite_and_its_code_binds_a_new_worker(site):
     site.staff("a1", role="admin")
     site.staff("w1")
@@ -718,3 +791,52 @@ def test_every_time_on_every_console_page_is_the_districts_beijing_time(kb_site)
     assert "2026-11-23 10:00" in shown[f"/console/tickets/{ticket.id}"]
     assert shown["/console/kb"], "the knowledge page shows when each file was ingested"
     assert {path: stamps - allowed for path, stamps in shown.items() if stamps - allowed} == {}
+
+
+# -- staff who leave, and what admins did ----------------------------------------------------------------
+
+def test_deactivating_a_worker_ends_their_console_session_and_the_audit_page_says_who_did_it(kb_site):
+    kb_site.staff("a1", role="admin", name="区管理员")
+    worker = kb_site.staff("w1", name="王芳")
+    theirs = kb_site.login("w1")
+    assert theirs.get("/console/tickets").status_code == 200
+    admin = kb_site.login("a1")
+    upload(admin, "社区助浴服务.md", BATH_MD.encode(), ingest=False)
+
+    done = post(admin, f"/console/staff/{worker.id}/deactivate", "/console/staff")
+
+    assert done.status_code == 303
+    assert "已停用“王芳”" in admin.get(done.headers["location"]).text
+    assert theirs.get("/console/tickets").status_code in (303, 401)  # the session ended with the account
+    audit = admin.get("/console/audit").text
+    assert "停用工作人员" in audit and "王芳（工号" in audit and "区管理员（管理员）" in audit
+    assert "上传文件" in audit and "社区助浴服务.md" in audit
+    assert kb_site.login("a1").get("/console/staff").text.count("已停用（1）") == 1
+    assert kb_site.client().get(kb_site.login_link("a1")).status_code == 200  # admins still log in
+    assert post(admin, f"/console/staff/{worker.id}/deactivate", "/console/staff").status_code == 409
+
+
+def test_the_audit_page_and_staff_actions_are_for_admins_only(kb_site):
+    kb_site.staff("s1", role="supervisor", community="jingcun")
+    worker = kb_site.staff("w1")
+    boss = kb_site.login("s1")
+
+    assert boss.get("/console/audit").status_code == 403
+    assert boss.post(f"/console/staff/{worker.id}/deactivate",
+                     data={"csrf": csrf_of(boss.get("/console/tickets"))}).status_code == 403
+    assert kb_site.service.staff.find("telegram", "w1") is not None
+
+
+def test_an_admin_revokes_an_unused_invite_from_the_staff_page(site):
+    site.staff("a1", role="admin")
+    code = site.service.staff.create_invite("worker", ["jingcun-01"], None, "陈静")
+    admin = site.login("a1")
+    page = admin.get("/console/staff").text
+    invite_id = re.search(r"/console/staff/invites/(\d+)/revoke", page).group(1)
+
+    done = post(admin, f"/console/staff/invites/{invite_id}/revoke", "/console/staff")
+
+    assert done.status_code == 303 and "邀请码已撤销" in admin.get(done.headers["location"]).text
+    assert "陈静" not in admin.get("/console/staff").text.split("未使用的邀请码")[1].split("</section>")[0]
+    with pytest.raises(Exception, match="过期"):
+        site.service.staff.bind(code, "telegram", "w-late")

@@ -8,7 +8,9 @@ from bot.app import build_service
 from bot.core import texts
 from bot.core.messages import Incoming
 from bot.settings import load_settings
+from bot.errors import BotError
 from bot.tickets.staff import InviteError
+from bot.tickets.store import Actor
 
 HEATING = "景村里3号楼2单元暖气不热，屋里才十五度"
 PHONE = "13812345678"
@@ -202,3 +204,64 @@ def test_a_worker_off_duty_when_a_report_came_takes_it_from_the_chat(service, da
     assert "已派给您" in joined(took) and f"t:accept:{ticket.id}" in [b.payload for r in took for b in r.buttons]
     assert database.store.get(ticket.id).status == "assigned"
     assert PHONE in joined(say(service, "w1", f"/ticket {ticket.id}"))
+
+
+# -- people leave, invites are withdrawn -----------------------------------------------------------
+
+
+def test_a_deactivated_worker_is_refused_and_their_open_tickets_go_to_a_colleague(service, database):
+    bind(service, "w1", name="王芳")
+    ticket = database.file(HEATING, phone=PHONE)
+    bind(service, "w2", name="李娜")  # same grid, joined later
+    bind(service, "admin", role="admin")
+    admin = service.staff.find("telegram", "admin")
+    leaver = service.staff.find("telegram", "w1")
+
+    rerouted = service.staff.deactivate(leaver.id, Actor.of(admin))
+
+    colleague = service.staff.find("telegram", "w2")
+    assert rerouted == [ticket.id] and database.store.get(ticket.id).assignee_id == colleague.id
+    assert service.staff.find("telegram", "w1") is None
+    assert joined(say(service, "w1", "/tickets")) == texts.STAFF_ONLY
+    assert PHONE in joined(say(service, "w2", f"/ticket {ticket.id}"))
+    later = database.file("景村里5号楼楼道堆了好多纸箱子", user_id="r2")
+    assert database.store.get(later.id).assignee_id == colleague.id  # never routed to someone who left
+    [entry] = [e for e in service.staff.audit.recent() if e.action == "staff_deactivate"]
+    assert "王芳" in entry.target and entry.actor == f"staff:{admin.id}" and "重新派单 1 张" in entry.detail
+
+
+def test_an_admin_cannot_deactivate_themselves_or_someone_already_gone(service):
+    bind(service, "admin", role="admin")
+    bind(service, "w1")
+    admin = Actor.of(service.staff.find("telegram", "admin"))
+    worker = service.staff.find("telegram", "w1")
+
+    with pytest.raises(BotError, match="自己"):
+        service.staff.deactivate(admin.staff_id, admin)
+    service.staff.deactivate(worker.id, admin)
+    with pytest.raises(BotError, match="在职"):
+        service.staff.deactivate(worker.id, admin)
+
+
+def test_a_revoked_invite_no_longer_binds_and_leaves_the_open_list(service):
+    keep = service.staff.create_invite("worker", ["jingcun-01"], None, "留着的")
+    drop = service.staff.create_invite("worker", ["jingcun-02"], None, "撤销的")
+    listed = {i.name: i.id for i in service.staff.open_invites()}
+
+    service.staff.revoke_invite(listed["撤销的"], "staff:1")
+
+    assert [i.name for i in service.staff.open_invites()] == ["留着的"]
+    assert "过期" in joined(say(service, "w9", f"/bind {drop}"))
+    assert "绑定成功" in joined(say(service, "w8", f"/bind {keep}"))
+    assert [e.action for e in service.staff.audit.recent()][:2] == ["invite_revoke", "invite"]
+
+
+def test_staff_help_lists_the_staff_commands_and_a_residents_does_not(service):
+    bind(service, "w1")
+    bind(service, "a1", role="admin")
+
+    worker, admin, resident = (joined(say(service, user, "/help")) for user in ("w1", "a1", "r1"))
+
+    assert "/tickets" in worker and "/ticket 工单号" in worker and "/console" in worker and "/reingest" not in worker
+    assert "/reingest" in admin
+    assert "/tickets" not in resident and resident == texts.HELP
