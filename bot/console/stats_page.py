@@ -14,7 +14,7 @@ from bot.console.exports import as_csv, as_xlsx, file_name, ticket_rows
 from bot.console.pages import Refusal, render
 from bot.tickets.lifecycle import STATUS_LABELS
 from bot.tickets.sla import SHANGHAI
-from bot.tickets.stats import Stats, compute_stats
+from bot.tickets.stats import Rate, Stats, compute_stats
 
 
 
@@ -69,6 +69,7 @@ class StatsViews:
         rows += [("按类别", k, str(v)) for k, v in _by_count(stats.by_category)]
         rows += [("按网格", self.grid_name(k), str(v)) for k, v in _by_count(stats.by_grid)]
         rows += [("按周", k, str(v)) for k, v in sorted(stats.by_week.items())]
+        rows += [("响应率按周", k, Rate(*counts).label()) for k, counts in sorted(stats.response_by_week.items())]
         return rows
 
     def charts(self, stats: Stats) -> list:
@@ -79,6 +80,9 @@ class StatsViews:
             bar_chart("按类别", [(k, v) for k, v in _by_count(stats.by_category)]),
             bar_chart("按网格", [(self.grid_name(k), v) for k, v in _by_count(stats.by_grid)], label_chars=9),
             column_chart("按周（ISO 周）", [(k.split("-")[-1], v) for k, v in sorted(stats.by_week.items())[-12:]]),
+            bar_chart("响应率按周（近 8 周）", [(f"{k.split('-')[-1]}（{of}张）", hits / of)
+                                         for k, (hits, of) in sorted(stats.response_by_week.items())[-8:]],
+                      fmt=lambda v: f"{v:.0%}", maximum=1.0, label_chars=9),
             bar_chart("按状态", [(STATUS_LABELS.get(k, k), v) for k, v in _by_count(stats.by_status)], label_chars=6),
         ]
 

@@ -46,6 +46,8 @@ class Stats:
     by_category: Counter = field(default_factory=Counter)
     by_grid: Counter = field(default_factory=Counter)
     by_week: Counter = field(default_factory=Counter)
+    # the trend: per ISO week of filing, the response rate's (in time, judged) counts
+    response_by_week: dict = field(default_factory=dict)
     overdue: list[str] = field(default_factory=list)  # open and past the deadline that matters now
 
     @property
@@ -79,14 +81,18 @@ def compute_stats(sessions, since: datetime | None = None, now: datetime | None 
         stats.by_category[t.category] += 1
         stats.by_grid[t.grid_id or "未匹配网格"] += 1
         year, week, _ = as_utc(t.created_at).astimezone(SHANGHAI).isocalendar()
-        stats.by_week[f"{year}-W{week:02d}"] += 1
+        label = f"{year}-W{week:02d}"
+        stats.by_week[label] += 1
         if t.status in ("cancelled", "merged"):
             continue
-        if t.accepted_at is not None and as_utc(t.accepted_at) <= as_utc(t.dispatch_due):
+        in_time = t.accepted_at is not None and as_utc(t.accepted_at) <= as_utc(t.dispatch_due)
+        # late, or the deadline passed: counts against; still within it: not yet judged
+        judged = in_time or t.accepted_at is not None or now is None or as_utc(t.dispatch_due) <= now
+        if judged:
             dispatched += 1
-            responded += 1
-        elif t.accepted_at is not None or now is None or as_utc(t.dispatch_due) <= now:
-            dispatched += 1  # late, or the deadline passed: counts against; still within it: not yet judged
+            responded += in_time
+            hits, of = stats.response_by_week.get(label, (0, 0))
+            stats.response_by_week[label] = (hits + in_time, of + 1)
         if t.rating is not None:
             ratings.append(t.rating)
             if t.status == "closed":

@@ -190,7 +190,7 @@ def test_an_admin_reads_the_statistics_and_invites_a_new_worker(live, phone):
     page = phone(live.login_link("web-admin-2"))
 
     page.get_by_role("link", name="统计").click()
-    expect(page.locator("svg.chart")).to_have_count(5)
+    expect(page.locator("svg.chart")).to_have_count(6)
     expect(page.get_by_role("img", name="按类别")).to_be_visible()
     shot(page, "stats", full_page=True)  # every chart, as a report would show them
     with page.expect_download() as download:

@@ -468,7 +468,7 @@ def test_the_stats_page_draws_svg_charts_and_the_csv_has_the_same_rows(site):
     download = client.get("/console/stats.csv")
     rows = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
 
-    assert page.status_code == 200 and page.text.count("<svg") == 5 and "响应率" in page.text
+    assert page.status_code == 200 and page.text.count("<svg") == 6 and "响应率" in page.text
     assert download.content.startswith(b"\xef\xbb\xbf") and download.headers["content-type"].startswith("text/csv")
     assert rows[0] == ["分组", "项目", "数值"]
     assert ["总体", "工单总数", "3"] in rows and ["按类别", "供暖", "2"] in rows and ["按周", "2026-W48", "3"] in rows
@@ -496,6 +496,7 @@ def test_the_rates_show_what_they_rest_on_and_the_backlog_comes_first(site):
     backlog = page[page.index('aria-label="待办"'):page.index('aria-label="三率"')]
     assert [int(n) for n in re.findall(r'class="num">(\d+)<', backlog)] == [3, 1, 1, 3]  # open, unassigned, overdue, all
     rates = page[page.index('aria-label="三率"'):page.index('class="hint"')]
+    assert "响应率按周" in page and "W48（2张）" in page  # the trend: filed in week 48, two judged
     assert "50.0%" in rates and "1 / 2 张" in rates  # response: one of the two judged tickets, in time
     assert rates.count("尚无数据") == 2  # no ticket closed or rated yet
 
