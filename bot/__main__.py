@@ -5,6 +5,7 @@
     python -m bot admin invite --role worker --grid ID [--name NAME] [--hours H]
     python -m bot admin stats [--since YYYY-MM-DD]
     python -m bot admin password --staff ID       (the password is asked, or read from stdin)
+    python -m bot admin migrate [--check]
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     password = admin_sub.add_parser("password", parents=[common],
                                     help="set a staff member's console password (asked, or read from stdin)")
     password.add_argument("--staff", required=True, help="staff id or exact name")
+    migrate = admin_sub.add_parser("migrate", parents=[common],
+                                   help="bring the database schema up to date (the service also does it at start)")
+    migrate.add_argument("--check", action="store_true",
+                         help="only say whether the schema is current: exit 0 current, 1 behind (nothing changes)")
     return parser
 
 

@@ -15,6 +15,8 @@ def run_admin(settings, args) -> int:
             datetime.fromisoformat(args.since)  # refuse a bad date before building the service
         except ValueError as exc:
             raise ConfigError(f"--since must be a date like 2026-11-01, not {args.since!r}") from exc
+    if args.admin_command == "migrate":
+        return migrate_command(settings, args.check)  # before build_service, which upgrades at start
     service = build_service(settings)
     if args.admin_command == "password":
         from bot.console.cli import password_command
@@ -35,6 +37,28 @@ def run_admin(settings, args) -> int:
     if args.admin_command == "intent-examples":
         return export_intent_examples(service, args.since, args.out)
     return 2
+
+
+def migrate_command(settings, check: bool) -> int:
+    """Say whether the schema is current (--check: 0 current, 1 behind); otherwise upgrade it to the newest."""
+    from bot.storage.db import make_engine
+    from bot.storage.migrate import status, upgrade
+
+    engine = make_engine(settings.database.url, settings.base_dir, settings.database.busy_timeout_seconds)
+    try:
+        current, head = status(engine)
+        if current == head:
+            print(f"数据库结构已是最新（{head}）。")
+            return 0
+        if check:
+            print(f"数据库结构需要升级：当前 {current or '空库'}，最新 {head}。运行 python -m bot admin migrate 升级"
+                  "（服务启动时也会自动升级）。")
+            return 1
+        upgrade(engine)
+        print(f"数据库结构已从 {current or '空库'} 升级到 {head}。")
+        return 0
+    finally:
+        engine.dispose()
 
 
 def export_intent_examples(service, since: str | None, out: str | None) -> int:

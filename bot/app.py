@@ -102,6 +102,7 @@ class Service:
     kb_admin: object = None
     kb_chat: object = None
     intent_feedback: object = None
+    metrics: object = None
 
 
 def build_service(settings: Settings, embedder: Embedder | None = None, clock=None,
@@ -116,6 +117,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     from bot.core.intake import Intake
     from bot.core.intents import IntentClassifier
     from bot.storage.db import is_outage, make_engine
+    from bot.metrics import MeteredConversation, ServiceMetrics, StateCollector
     from bot.storage.journal import FileJournal
     from bot.storage.dialogue import SqlDialogueStore
     from bot.storage.intent_feedback import SqlIntentFeedback
@@ -166,14 +168,18 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     core = Conversation(IntentClassifier(intent_model, band), knowledge.retriever, dialogues, intake, desk,
                         dict(settings.emergency.numbers), staff=staff_commands, writer=writer,
                         feedback=intent_feedback)
-    conversation = DurableConversation(core, FileJournal(settings.resolve(settings.database.journal_dir)), outbox,
-                                       is_outage)
+    metrics = ServiceMetrics()
+    conversation = MeteredConversation(
+        DurableConversation(core, FileJournal(settings.resolve(settings.database.journal_dir)), outbox, is_outage),
+        metrics)
     watch = DeadlineWatch(store, timedelta(minutes=ts.remind_before_minutes), timedelta(days=ts.auto_close_days),
                           timedelta(days=ts.retention_days))
     watch.erasers.append(intent_feedback.erase_before)
-    return Service(settings, knowledge, engine, sessions, dialogues, outbox, store, desk, directory, conversation,
-                   watch, categorizer, console_auth=console_auth, kb_admin=kb_admin, kb_chat=kb_chat,
-                   intent_feedback=intent_feedback)
+    service = Service(settings, knowledge, engine, sessions, dialogues, outbox, store, desk, directory, conversation,
+                      watch, categorizer, console_auth=console_auth, kb_admin=kb_admin, kb_chat=kb_chat,
+                      intent_feedback=intent_feedback, metrics=metrics)
+    metrics.registry.register(StateCollector(service))
+    return service
 
 
 def build_intent_model(settings: Settings, embedder: Embedder):

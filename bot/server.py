@@ -66,8 +66,41 @@ def build_app(service, telegram=None, wechat=None, extra_routes=()):
     from bot.console.app import create_console_router
 
     routes.append(create_console_router(service))
+    routes.append(operations_router(service))
     return create_web_app(service.conversation, service.settings.web, service.outbox, extra_routes=routes,
                           health=health)
+
+
+def operations_router(service):
+    """/readyz for load balancers and /metrics for Prometheus (allowed addresses, or a bearer token)."""
+    import hmac
+
+    from fastapi import APIRouter, Response
+    from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
+
+    from bot.metrics import CONTENT_TYPE, readiness
+
+    router = APIRouter()
+    settings = service.settings.metrics
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        ready, problems = await run_in_threadpool(readiness, service)
+        body = {"status": "ready"} if ready else {"status": "not ready", "problems": problems}
+        return JSONResponse(body, status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
+
+    @router.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        token = os.environ.get(settings.token_env, "").strip()
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        allowed = (request.client is not None and request.client.host in settings.allow) or \
+            (bool(token) and hmac.compare_digest(given.encode(), token.encode()))
+        if not allowed:
+            return JSONResponse({"error": "无权读取监控指标。"}, status_code=403)
+        return Response(await run_in_threadpool(service.metrics.expose), media_type=CONTENT_TYPE)
+
+    return router
 
 
 async def replay_kept_messages(conversation, interval: float) -> None:

@@ -122,6 +122,11 @@ class ConsoleSettings(_Section):
     max_upload_mb: float = Field(20, gt=0, le=200, description="Largest document an admin may upload.")
 
 
+class MetricsSettings(_Section):
+    allow: list[str] = Field(["127.0.0.1", "::1"], description="Addresses that may read /metrics without a token (the Prometheus server's).")
+    token_env: str = Field("METRICS_TOKEN", description="Environment variable holding a bearer token that also opens /metrics; unset: addresses only.")
+
+
 class IntentSettings(_Section):
     model: str = Field("learned", pattern="^(learned|keywords)$", description="learned: n-gram + embedding + keyword model trained on examples; keywords: rules only.")
     extra_examples: list[Path] = Field(default_factory=list, description="JSONL files of the district's own labelled messages {text, label: question|request}, added to the training examples.")
@@ -142,6 +147,7 @@ class Settings(_Section):
     intents: IntentSettings = Field(default_factory=IntentSettings)
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @property
     def base_dir(self) -> Path:

@@ -28,6 +28,17 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def status(engine: Engine) -> tuple[str | None, str]:
+    """(the database's revision, or None when it has no schema yet; the newest revision of this code)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    return current, head
+
+
 def revision(engine: Engine, message: str) -> None:
     """Autogenerate a migration from the models (developers only)."""
     config = alembic_config(engine)

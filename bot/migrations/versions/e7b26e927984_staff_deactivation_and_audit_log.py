@@ -28,8 +28,9 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_event_at'), ['at'], unique=False)
 
-    with op.batch_alter_table('staff', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
+    # a plain ADD COLUMN, not batch mode: on SQLite batch mode copies and drops the table, which the tickets'
+    # foreign keys to staff forbid (tests/integration/test_upgrade.py upgrades a database full of tickets)
+    op.add_column('staff', sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
 
     # ### end Alembic commands ###
 
