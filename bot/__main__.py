@@ -6,6 +6,7 @@
     python -m bot admin stats [--since YYYY-MM-DD]
     python -m bot admin password --staff ID       (the password is asked, or read from stdin)
     python -m bot admin migrate [--check]
+    python -m bot admin backup --out FILE / restore FILE
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
                                    help="bring the database schema up to date (the service also does it at start)")
     migrate.add_argument("--check", action="store_true",
                          help="only say whether the schema is current: exit 0 current, 1 behind (nothing changes)")
+    backup = admin_sub.add_parser("backup", parents=[common],
+                                  help="write the database, the knowledge documents and kept messages to one archive "
+                                       "(safe while the service runs)")
+    backup.add_argument("--out", required=True, help="the archive to write, e.g. backup-2026-12-06.tar.gz")
+    restore = admin_sub.add_parser("restore", parents=[common],
+                                   help="restore an archive into an empty database (the index is rebuilt at start)")
+    restore.add_argument("archive", help="an archive written by admin backup")
     return parser
 
 

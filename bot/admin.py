@@ -17,6 +17,8 @@ def run_admin(settings, args) -> int:
             raise ConfigError(f"--since must be a date like 2026-11-01, not {args.since!r}") from exc
     if args.admin_command == "migrate":
         return migrate_command(settings, args.check)  # before build_service, which upgrades at start
+    if args.admin_command in ("backup", "restore"):
+        return backup_command(settings, args)  # no service: a restore needs the database untouched
     service = build_service(settings)
     if args.admin_command == "password":
         from bot.console.cli import password_command
@@ -37,6 +39,20 @@ def run_admin(settings, args) -> int:
     if args.admin_command == "intent-examples":
         return export_intent_examples(service, args.since, args.out)
     return 2
+
+
+def backup_command(settings, args) -> int:
+    from bot.backup import backup, restore
+
+    if args.admin_command == "backup":
+        manifest = backup(settings, args.out)
+        print(f"已备份到 {args.out}：{manifest['database']} 数据库（结构 {manifest['revision']}），"
+              f"知识库文件 {len(manifest['documents'])} 个，暂存消息 {manifest['kept_messages']} 条。")
+        return 0
+    manifest = restore(settings, args.archive)
+    print(f"已从 {args.archive}（{manifest['created_at']}）恢复：{manifest['database']} 数据库，"
+          f"知识库文件 {len(manifest['documents'])} 个。启动服务时会自动升级数据库结构并重建知识库索引。")
+    return 0
 
 
 def migrate_command(settings, check: bool) -> int:
