@@ -141,8 +141,10 @@ async def _serve(settings) -> int:
                                app_secret=os.environ.get(settings.wechat.app_secret_env, "").strip(),
                                outbox=service.outbox)
     app = build_app(service, telegram, wechat)
+    # behind a reverse proxy: believe its X-Forwarded-* headers, and only its (settings.web.trusted_proxies)
     config = uvicorn.Config(app, host=settings.web.host, port=settings.web.port, log_level="warning",
-                            lifespan="off")
+                            lifespan="off", proxy_headers=True,
+                            forwarded_allow_ips=",".join(settings.web.trusted_proxies) or "127.0.0.1")
     server = uvicorn.Server(config)
     url = f"http://{settings.web.host}:{settings.web.port}/"
     if telegram is None:

@@ -59,6 +59,7 @@ class WebSettings(_Section):
     port: int = Field(8080, ge=0, le=65535, description="Port of the web server.")
     rate_limit_per_minute: int = Field(30, ge=1, le=10000, description="Chat API messages one user id may send per minute.")
     max_message_chars: int = Field(20000, ge=100, description="Longer chat messages are refused with a clear error.")
+    trusted_proxies: list[str] = Field(["127.0.0.1"], description="Addresses whose X-Forwarded-For/-Proto headers are believed (the reverse proxy in front); throttling, logs and /metrics then see the resident's address.")
 
 
 class TelegramSettings(_Section):
