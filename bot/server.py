@@ -71,6 +71,15 @@ def build_app(service, telegram=None, wechat=None, extra_routes=()):
                           health=health)
 
 
+def uvicorn_config(app, settings):
+    """How uvicorn serves the app: behind a reverse proxy it believes X-Forwarded-For/-Proto from
+    web.trusted_proxies only, so throttling, logs and /metrics see the resident's address, not the proxy's."""
+    import uvicorn
+
+    return uvicorn.Config(app, host=settings.web.host, port=settings.web.port, log_level="warning", lifespan="off",
+                          proxy_headers=True, forwarded_allow_ips=",".join(settings.web.trusted_proxies) or "127.0.0.1")
+
+
 def operations_router(service):
     """/readyz for load balancers and /metrics for Prometheus (allowed addresses, or a bearer token)."""
     import hmac
@@ -141,11 +150,7 @@ async def _serve(settings) -> int:
                                app_secret=os.environ.get(settings.wechat.app_secret_env, "").strip(),
                                outbox=service.outbox)
     app = build_app(service, telegram, wechat)
-    # behind a reverse proxy: believe its X-Forwarded-* headers, and only its (settings.web.trusted_proxies)
-    config = uvicorn.Config(app, host=settings.web.host, port=settings.web.port, log_level="warning",
-                            lifespan="off", proxy_headers=True,
-                            forwarded_allow_ips=",".join(settings.web.trusted_proxies) or "127.0.0.1")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, settings))
     url = f"http://{settings.web.host}:{settings.web.port}/"
     if telegram is None:
         log.info("no Telegram token in $%s: running the web channel alone at %s", settings.telegram.token_env, url)

@@ -25,7 +25,15 @@ install -d -o root -g root -m 0755 "$app"
 tar -C "$src" --exclude=.venv --exclude=.git --exclude=data --exclude='bench/.cache' -cf - . | tar -C "$app" -xf -
 if [[ -z "$(ls -A "$data/knowledge")" ]]; then cp -r "$app/knowledge/." "$data/knowledge/"; fi
 chown -R shegong:shegong "$data"
-(cd "$app" && bash scripts/install.sh)
+# the venv's interpreter must be one the service user can run: the system's python3, not one under /root
+py=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
+if ! runuser -u shegong -- "$py" -c "" 2>/dev/null; then
+    echo "$py cannot be run by the shegong user; set PYTHON to a system-wide Python 3.11+" >&2; exit 2
+fi
+if [[ -x "$app/.venv/bin/python" ]] && ! runuser -u shegong -- "$app/.venv/bin/python" -c "" 2>/dev/null; then
+    rm -rf "$app/.venv"  # made from an interpreter the service user cannot reach: make it again
+fi
+(cd "$app" && PYTHON="$py" bash scripts/install.sh)
 
 if [[ ! -f "$etc/config.toml" ]]; then  # never overwrite an admin's edits
     sed -e "s#^docs_dir = .*#docs_dir = \"$data/knowledge\"#" \

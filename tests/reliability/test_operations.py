@@ -93,3 +93,36 @@ def test_readyz_fails_while_the_index_is_empty(tmp_path):
         assert http.get("/readyz").status_code == 200
     finally:
         site.close()
+
+
+def test_behind_the_proxy_the_service_sees_the_residents_address_not_the_proxys(tmp_path):
+    import socket
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from bot.server import uvicorn_config
+
+    site = Site(tmp_path / "site")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn_config(site.app, site.settings))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        direct = httpx.get(f"{base}/metrics")  # Prometheus on the same machine
+        forwarded = httpx.get(f"{base}/metrics", headers={"X-Forwarded-For": "203.0.113.7",
+                                                          "X-Forwarded-Proto": "https"})
+        assert direct.status_code == 200
+        assert forwarded.status_code == 403  # someone outside, through the proxy: not the proxy's 127.0.0.1
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        site.close()
