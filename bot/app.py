@@ -103,6 +103,7 @@ class Service:
     kb_chat: object = None
     intent_feedback: object = None
     metrics: object = None
+    answer_log: object = None
 
 
 def build_service(settings: Settings, embedder: Embedder | None = None, clock=None,
@@ -120,6 +121,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     from bot.metrics import MeteredConversation, ServiceMetrics, StateCollector
     from bot.storage.journal import FileJournal
     from bot.storage.dialogue import SqlDialogueStore
+    from bot.storage.answer_log import SqlAnswerLog
     from bot.storage.intent_feedback import SqlIntentFeedback
     from bot.storage.migrate import upgrade
     from bot.storage.outbox import SqlOutbox
@@ -165,9 +167,10 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     staff_commands = StaffCommandChain(StaffChat(directory),
                                        ConsoleLinkCommand(console_auth, directory, console_base_url(settings)), kb_chat)
     intent_feedback = SqlIntentFeedback(sessions, timedelta(days=ts.retention_days), clock=store.clock)
+    answer_log = SqlAnswerLog(sessions, timedelta(days=ts.retention_days), clock=store.clock)
     core = Conversation(IntentClassifier(intent_model, band), knowledge.retriever, dialogues, intake, desk,
                         dict(settings.emergency.numbers), staff=staff_commands, writer=writer,
-                        feedback=intent_feedback)
+                        feedback=intent_feedback, answers=answer_log)
     metrics = ServiceMetrics()
     conversation = MeteredConversation(
         DurableConversation(core, FileJournal(settings.resolve(settings.database.journal_dir)), outbox, is_outage),
@@ -175,9 +178,10 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     watch = DeadlineWatch(store, timedelta(minutes=ts.remind_before_minutes), timedelta(days=ts.auto_close_days),
                           timedelta(days=ts.retention_days))
     watch.erasers.append(intent_feedback.erase_before)
+    watch.erasers.append(answer_log.erase_before)
     service = Service(settings, knowledge, engine, sessions, dialogues, outbox, store, desk, directory, conversation,
                       watch, categorizer, console_auth=console_auth, kb_admin=kb_admin, kb_chat=kb_chat,
-                      intent_feedback=intent_feedback, metrics=metrics)
+                      intent_feedback=intent_feedback, metrics=metrics, answer_log=answer_log)
     metrics.registry.register(StateCollector(service))
     return service
 

@@ -8,6 +8,7 @@
     POST /console/logout
     /console/tickets…  tickets_page.py     /console/stats…  stats_page.py
     /console/kb…       kb_page.py          /console/staff…  staff_page.py
+    /console/questions… questions_page.py  (the answer log and its queue)
 
 Every POST form carries a CSRF token (the session's, or before login a cookie's),
 checked in constant time; a POST without it is refused with 403.
@@ -96,7 +97,7 @@ class Console:
 
 def create_console_router(service, auth: ConsoleAuth | None = None, kb: KbAdmin | None = None) -> APIRouter:
     """Every /console route, for create_web_app(extra_routes=[...])."""
-    from bot.console import kb_page, staff_page, stats_page, tickets_page
+    from bot.console import kb_page, questions_page, staff_page, stats_page, tickets_page
 
     console = Console(service, auth, kb)
     router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
@@ -105,6 +106,7 @@ def create_console_router(service, auth: ConsoleAuth | None = None, kb: KbAdmin 
     stats_page.add_routes(router, console)
     kb_page.add_routes(router, console)
     staff_page.add_routes(router, console)
+    questions_page.add_routes(router, console)
     return router
 
 

@@ -56,7 +56,8 @@ def nav_for(staff) -> list[tuple[str, str]]:
     if staff.role in ("supervisor", "admin"):
         items.append(("/console/stats", "统计"))
     if staff.role == "admin":
-        items += [("/console/kb", "知识库"), ("/console/staff", "人员与邀请"), ("/console/audit", "操作记录")]
+        items += [("/console/kb", "知识库"), ("/console/questions", "问答记录"), ("/console/staff", "人员与邀请"),
+                  ("/console/audit", "操作记录")]
     return items
 
 

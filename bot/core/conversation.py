@@ -18,7 +18,7 @@ from bot.core.reading import (after_cancel, asks_for_action, asks_why_phone, ask
                               is_cancel, landline_only, looks_like_question, read_correction, wants_confidentiality)
 from bot.core.locks import KeyedLocks
 from bot.core.messages import Button, Citation, Incoming, Reply
-from bot.core.ports import AnswerWriter, DialogueStore, IntentFeedback, Retriever, TicketDesk
+from bot.core.ports import AnswerLog, AnswerWriter, DialogueStore, IntentFeedback, Retriever, TicketDesk
 from bot.core.privacy import find_phone, mask
 from bot.errors import BotError, IndexUnavailable
 
@@ -50,7 +50,7 @@ class Conversation:
     def __init__(self, classifier: IntentClassifier, retriever: Retriever, dialogues: DialogueStore,
                  intake: Intake, desk: TicketDesk, emergency_numbers: dict[str, str],
                  staff: StaffCommands | None = None, writer: AnswerWriter | None = None,
-                 feedback: IntentFeedback | None = None):
+                 feedback: IntentFeedback | None = None, answers: AnswerLog | None = None):
         self.classifier = classifier
         self.retriever = retriever
         self.dialogues = dialogues
@@ -60,6 +60,7 @@ class Conversation:
         self.staff = staff
         self.writer = writer
         self.feedback = feedback
+        self.answers = answers
         self._locks = KeyedLocks()
 
     def handle(self, incoming: Incoming) -> list[Reply]:
@@ -254,6 +255,7 @@ class Conversation:
             if not not_covered:
                 return []
             state.topic = state.topic_source = ""
+            self._log_answer((state.channel, state.user_id), question, [])
             return [Reply(texts.NOT_COVERED if handoff else texts.NOT_COVERED_BRIEF, buttons=buttons, intent=QUESTION)]
         if follow_up and state.topic_source:
             # the topic's title in the query matches every passage of its document alike, so the search
@@ -267,6 +269,7 @@ class Conversation:
             state.topic = state.topic_source = ""
             if not not_covered:
                 return []
+            self._log_answer((state.channel, state.user_id), question, [])
             return [Reply(texts.NOT_COVERED if handoff else texts.NOT_COVERED_BRIEF, buttons=buttons, intent=QUESTION)]
         body = answer.text
         citations = answer.citations
@@ -280,9 +283,39 @@ class Conversation:
         state.topic_source = cited.source if cited else hits[0].source
         state.last_question = question
         sources = "\n".join(f"来源：{c.label()}" for c in citations)
+        entry = self._log_answer((state.channel, state.user_id), question, [c.title for c in citations])
+        if entry is not None:
+            buttons = [*buttons, Button("👍 有用", f"fb:up:{entry}"), Button("👎 没用", f"fb:down:{entry}")]
         # The question-or-request guess is wrong for about one message in ten: a report read as a question
         # must be one tap from becoming a ticket, not a retyped /report.
         return [Reply(f"{body}\n\n{sources}", buttons=buttons, citations=citations, intent=QUESTION)]
+
+    def _log_answer(self, who: tuple[str, str], question: str, sources: list[str]) -> int | None:
+        """Log the question and what it got; a log that fails never costs the resident the answer."""
+        if self.answers is None:
+            return None
+        try:
+            return self.answers.record(who[0], who[1], question, sources)
+        except Exception:  # noqa: BLE001 - the answer matters more than its log line
+            log.exception("answer log failed")
+            return None
+
+    def _vote(self, incoming: Incoming, state: DialogueState, argument: str) -> list[Reply]:
+        """fb:up:<id>, fb:down:<id>, then fb:why:<id>:<reason> after a 👎."""
+        vote, _, rest = argument.partition(":")
+        entry_id, _, reason = rest.partition(":")
+        if self.answers is None or vote not in ("up", "down", "why") or not entry_id.isdigit():
+            return [Reply(EXPIRED, intent="feedback")]
+        recorded = self.answers.vote(int(entry_id), incoming.channel, incoming.user_id,
+                                     "down" if vote == "why" else vote, reason[:100] if vote == "why" else "")
+        if not recorded:
+            return [Reply(EXPIRED, intent="feedback")]
+        if vote == "up":
+            return [Reply("谢谢您的反馈！", intent="feedback")]
+        if vote == "down":
+            why = [Button(label, f"fb:why:{entry_id}:{label}") for label in FEEDBACK_REASONS]
+            return [Reply("抱歉没能帮上忙。是哪里不好？（选一个，或直接接着问）", buttons=why, intent="feedback")]
+        return [Reply("谢谢，已记下，工作人员会据此改进答复。需要人工答复可以点上面的“转给工作人员”。", intent="feedback")]
 
     def _handoff_button(self, state: DialogueState, text: str, answered: bool) -> Button:
         """A handoff button for this answer alone: an older answer's button files that answer's question."""
@@ -449,7 +482,9 @@ _BUTTONS = {
     "handoff": Conversation._handoff,
     "ask_instead": Conversation._just_asking,
     "rate": Conversation._rate,
+    "fb": Conversation._vote,
 }
+FEEDBACK_REASONS = ("没回答我的问题", "内容过时", "看不懂")
 _COMMANDS = {
     "/start": Conversation._start_command,
     "/help": Conversation._help_command,

@@ -117,6 +117,18 @@ class IntentFeedback(Protocol):
         ...
 
 
+class AnswerLog(Protocol):
+    """Every question with what it was answered, and the resident's 👍/👎 on it: what the district learns from."""
+
+    def record(self, channel: str, user_id: str, question: str, sources: list[str]) -> int:
+        """Log one question; sources: the documents cited ([] = not covered). Returns the entry's id."""
+        ...
+
+    def vote(self, entry_id: int, channel: str, user_id: str, vote: str, reason: str = "") -> bool:
+        """vote: up | down; only the asker's vote counts. False when the entry is not theirs (or gone)."""
+        ...
+
+
 class Notifier(Protocol):
     """Deliver a message to someone who is not the sender of the current message (workers, residents)."""
 

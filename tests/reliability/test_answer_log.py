@@ -1,0 +1,73 @@
+"""The answer log: each question with what it got, residents' 👍/👎, and the admins' queue of questions to work through."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from tests.reliability.support import Site
+
+
+def payloads(replies) -> list[str]:
+    return [b.payload for r in replies for b in r.buttons]
+
+
+def test_an_answer_carries_votes_and_a_thumbs_down_with_its_reason_reaches_the_admins_queue(tmp_path):
+    site = Site(tmp_path / "site")
+    try:
+        site.staff("a1", role="admin")
+        [answer] = site.say("r1", "老人家食堂要带什么材料？我电话13812345678")
+        vote_up, vote_down = (p for p in payloads([answer]) if p.startswith("fb:"))
+        entry = int(vote_down.rsplit(":", 1)[1])
+
+        stranger = site.say("r2", button=vote_down)  # someone else cannot vote on r1's answer
+        asked = site.say("r1", button=vote_down)
+        reasons = payloads(asked)
+        thanks = site.say("r1", button=reasons[1])
+
+        [logged] = site.service.answer_log.recent("all")
+        assert stranger[0].intent == "feedback" and "过期" in stranger[0].text
+        assert reasons == [f"fb:why:{entry}:没回答我的问题", f"fb:why:{entry}:内容过时", f"fb:why:{entry}:看不懂"]
+        assert "谢谢" in thanks[0].text
+        assert (logged.id, logged.vote, logged.reason) == (entry, "down", "内容过时")
+        assert logged.sources and "13812345678" not in logged.question and "138****5678" in logged.question
+        page = site.login("a1").get("/console/questions").text
+        assert "老人家食堂要带什么材料" in page and "内容过时" in page and "r1" not in page
+    finally:
+        site.close()
+
+
+def test_a_question_the_documents_do_not_cover_waits_in_the_queue_until_marked_handled(tmp_path):
+    site = Site(tmp_path / "site", ingest=False)  # no documents: nothing is covered
+    try:
+        site.staff("a1", role="admin")
+        [reply] = site.say("r1", "社区有没有免费的法律咨询？")
+        admin = site.login("a1")
+        queue = admin.get("/console/questions").text
+        entry = site.service.answer_log.recent("queue")[0].id
+        csrf = __import__("re").search(r'name="csrf" value="([^"]+)"', queue).group(1)
+
+        done = admin.post(f"/console/questions/{entry}/handled", data={"csrf": csrf, "back": "?kind=queue"})
+
+        assert not any(p.startswith("fb:") for p in payloads([reply]))  # nothing to vote on
+        assert "社区有没有免费的法律咨询" in queue and "文件未覆盖" in queue
+        assert done.status_code == 303
+        assert site.service.answer_log.recent("queue") == []
+        assert "社区有没有免费的法律咨询" in admin.get("/console/questions?kind=not_covered").text
+        assert [e.action for e in site.service.staff.audit.recent()][0] == "question_handled"
+        assert site.login("a1").get("/console/questions").status_code == 200
+    finally:
+        site.close()
+
+
+def test_the_log_is_for_admins_only_and_is_erased_with_the_retention_period(tmp_path):
+    site = Site(tmp_path / "site")
+    try:
+        site.staff("s1", role="supervisor", community="jingcun")
+        site.say("r1", "老人家食堂几点开门")
+        log = site.service.answer_log
+
+        assert site.login("s1").get("/console/questions").status_code == 403
+        assert log.erase_before(datetime.now(timezone.utc) - timedelta(days=1)) == 0
+        assert log.erase_before(datetime.now(timezone.utc) + timedelta(days=1)) == 1 and log.recent("all") == []
+    finally:
+        site.close()
