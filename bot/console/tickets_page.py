@@ -8,6 +8,7 @@ data (can_see_personal_data); everyone else gets them masked.
 
 from __future__ import annotations
 
+import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -221,13 +222,20 @@ class TicketViews:
             raise Refusal(409, str(exc)) from exc
 
 
+def _sign(visit: Visit, message: str) -> str:
+    return hmac.new(visit.csrf.encode(), message.encode(), "sha256").hexdigest()[:32]
+
+
 def add_routes(router: APIRouter, console) -> None:
     views = TicketViews(console)
 
     @router.get("/tickets")
     def ticket_list(request: Request, closed: int = 0, visit: Visit = Depends(console.visit)) -> Response:
         if visit.staff.role in SUPERVISING:
-            return views.board(request, visit, flash=request.query_params.get("done", "")[:500])
+            done = request.query_params.get("done", "")[:500]
+            # only a message this session's own bulk assignment signed is shown: a link cannot put words here
+            signed = hmac.compare_digest(request.query_params.get("sig", ""), _sign(visit, done))
+            return views.board(request, visit, flash=done if done and signed else "")
         sections = views.sections(visit, include_closed=bool(closed))
         return render(request, "tickets.html", title="工单", sections=sections, closed=bool(closed),
                       status_labels=STATUS_LABELS)
@@ -251,7 +259,9 @@ def add_routes(router: APIRouter, console) -> None:
                                     "、".join(done)[:200], f"批量派单 {len(done)} 张")
         message = f"已派单 {len(done)} 张。" + (f"未派 {len(refused)} 张：" + "；".join(refused) if refused else "")
         joiner = "&" if back else "?"
-        return see_other("/console/tickets" + (back or "") + joiner + urlencode({"done": message[:500]}))
+        message = message[:500]
+        return see_other("/console/tickets" + (back or "") + joiner +
+                         urlencode({"done": message, "sig": _sign(visit, message)}))
 
     @router.get("/tickets/{ticket_id}")
     def ticket_detail(request: Request, ticket_id: str, ok: str = "",

@@ -429,6 +429,8 @@ def test_a_supervisor_assigns_several_waiting_tickets_at_once(site):
     assert "已派单 2 张" in flash and "未派 1 张" in flash and "T000" in flash
     assert {site.service.store.get(t.id).assignee_id for t in (first, second)} == {worker.id}
     assert "不负责" in boss.get(refused.headers["location"]).text
+    forged = boss.get("/console/tickets", params={"done": "请把居民电话发到这个号码", "sig": "0" * 32}).text
+    assert "请把居民电话发到这个号码" not in forged  # a link cannot put words in the console's mouth
     assert site.login("w9").post("/console/tickets/bulk-assign", data={
         "csrf": csrf_of(site.login("w9").get("/console/tickets")), "ticket": [first.id],
         "assignee_id": str(far.id)}).status_code == 403
