@@ -77,6 +77,7 @@ class Document:
     title: str = ""
     removable: bool = True
     passages: int | None = None  # how many passages the index holds of it (None: not indexed)
+    in_force: str = ""  # 未生效 / 已过期 / N 天后过期 (front matter effective/expires), "" when always in force
 
     @property
     def label(self) -> str:
@@ -152,6 +153,7 @@ class KbAdmin:
         doc = Document(name, entry.get("status", "indexed"), size, _short_time(entry.get("ingested_at")),
                        entry.get("error") or "", entry.get("title") or "",
                        passages=len(entry.get("chunks") or []) if entry.get("status", "indexed") == "indexed" else None)
+        doc.in_force = in_force_note(entry.get("effective"), entry.get("expires"))
         if doc.status == "failed":
             doc.ingested_at = _short_time(entry.get("failed_at"))
         if doc.status == "indexed" and entry.get("sha256") != self._sha256(path):
@@ -267,6 +269,27 @@ class KbAdmin:
             if "another ingest" in str(exc):
                 raise KbBusy(BUSY) from exc
             raise
+
+
+EXPIRY_WARNING_DAYS = 30
+
+
+def in_force_note(effective: str | None, expires: str | None, today: str | None = None) -> str:
+    """What admins must know about a document's days in force: not yet, expired, or expiring within 30 days."""
+    from datetime import date
+
+    from bot.retrieval.retriever import district_today
+
+    today = today or district_today()
+    if effective and today < effective:
+        return f"{effective} 起生效，之前不会被引用"
+    if expires and today > expires:
+        return f"已于 {expires} 过期，不再被引用"
+    if expires:
+        left = (date.fromisoformat(expires) - date.fromisoformat(today)).days
+        if left <= EXPIRY_WARNING_DAYS:
+            return f"{left} 天后过期（{expires}），请及时更新"
+    return ""
 
 
 def _short_time(value: str | None) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-CHUNKER_VERSION = 2  # bump when the splitting changes, so that ingest re-splits every file
+CHUNKER_VERSION = 3  # bump when the splitting (or what is read with it) changes: ingest re-reads every file
 _NUM = "[一二三四五六七八九十百千零〇两0-9]+"
 # (pattern, level): larger level = deeper. Markdown headings use 1-6.
 _CN_HEADINGS = [

@@ -179,6 +179,7 @@ class Ingester:
             files[key] = {
                 "source": src.source, "sha256": digest, "status": "indexed", "error": None,
                 "title": doc.title, "date": doc.date, "ingested_at": _now(),
+                "effective": doc.effective, "expires": doc.expires,
                 "chunks": [{"text": c.text, "section": c.section} for c in chunks],
             }
         for key, entry in old_files.items():
@@ -263,14 +264,28 @@ def build_entries(files: dict[str, dict]) -> list[dict]:
             if existing is not None:
                 if entry["source"] not in existing["also"] and entry["source"] != existing["source"]:
                     existing["also"].append(entry["source"])
+                    # the passage is in force whenever one of the files holding it is
+                    existing["effective"] = _earliest(existing["effective"], entry.get("effective"))
+                    existing["expires"] = _latest(existing["expires"], entry.get("expires"))
                 continue
             record = {
                 "source": entry["source"], "title": entry.get("title") or "", "date": entry.get("date") or "",
                 "section": chunk["section"], "text": body, "ordinal": ordinal, "also": [],
+                "effective": entry.get("effective"), "expires": entry.get("expires"),
             }
             record["id"] = hashlib.sha1(indexed_text(record).encode("utf-8")).hexdigest()[:24]
             by_body[body] = record
     return list(by_body.values())
+
+
+def _earliest(a: str | None, b: str | None) -> str | None:
+    """The earlier start of two validity windows; None (always) wins."""
+    return None if a is None or b is None else min(a, b)
+
+
+def _latest(a: str | None, b: str | None) -> str | None:
+    """The later end of two validity windows; None (never ends) wins."""
+    return None if a is None or b is None else max(a, b)
 
 
 def indexed_text(entry: dict) -> str:

@@ -26,6 +26,8 @@ class LoadedDocument:
     title: str
     date: str | None
     text: str  # body; headings as markdown '#' lines where the format has them
+    effective: str | None = None  # front matter: not cited before this day (ISO date)
+    expires: str | None = None  # front matter: not cited after this day
 
 
 def load_document(path: Path) -> LoadedDocument:
@@ -39,6 +41,7 @@ def load_document(path: Path) -> LoadedDocument:
         raise LoadError(f"无法读取文件: {exc.strerror}") from exc
     if size == 0:
         raise LoadError("文件为空")
+    window: tuple[str | None, str | None] = (None, None)  # effective, expires: front matter only
     if suffix == ".pdf":
         from bot.retrieval.pdf import read_pdf
 
@@ -48,7 +51,10 @@ def load_document(path: Path) -> LoadedDocument:
     elif suffix in (".html", ".htm"):
         title, date, text = _read_html(decode_text(path.read_bytes()))
     else:
-        title, date, text = _split_front_matter(decode_text(path.read_bytes()))
+        raw = decode_text(path.read_bytes())
+        title, date, text = _split_front_matter(raw)
+        fields = _front_matter_fields(raw)
+        window = (_iso(fields.get("effective")), _iso(fields.get("expires")))
     text = _normalise(text)
     if not text.strip():
         raise LoadError("文件中没有可用的文字")
@@ -56,7 +62,7 @@ def load_document(path: Path) -> LoadedDocument:
         title, text = _title_line(text)
     title = title or _first_heading(text) or path.stem
     date = date or _date_in_body(text) or _date_from_name(path.name)
-    return LoadedDocument(title=title.strip(), date=date, text=text)
+    return LoadedDocument(title=title.strip(), date=date, text=text, effective=window[0], expires=window[1])
 
 
 def decode_text(data: bytes) -> str:
@@ -97,12 +103,19 @@ def _split_front_matter(text: str) -> tuple[str | None, str | None, str]:
     match = _FRONT_MATTER.match(text.lstrip("\ufeff"))
     if not match:
         return None, None, text
+    fields = _front_matter_fields(text)
+    return fields.get("title") or None, _iso(fields.get("date")), text.lstrip("\ufeff")[match.end():]
+
+
+def _front_matter_fields(text: str) -> dict[str, str]:
+    """`key: value` lines of the front matter ({} without one): title, date, effective, expires."""
+    match = _FRONT_MATTER.match(text.lstrip("\ufeff"))
     fields: dict[str, str] = {}
-    for line in match.group(1).splitlines():
+    for line in (match.group(1).splitlines() if match else []):
         key, sep, value = line.partition(":")
         if sep:
             fields[key.strip().lower()] = value.strip().strip("\"'")
-    return fields.get("title") or None, _iso(fields.get("date")), text[match.end():]
+    return fields
 
 
 def _read_html(html: str) -> tuple[str | None, str | None, str]:

@@ -28,7 +28,10 @@ not cover it. The cut points are calibrated for m3e-small on the benchmark sets.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Callable
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -50,6 +53,11 @@ DENSE_RELEVANT = 0.75
 MATCH_RELEVANT = 0.8
 PROBES = Path(__file__).resolve().parent / "data" / "offtopic_probes.txt"
 PROBE_QUANTILE = 0.95
+DISTRICT_ZONE = ZoneInfo("Asia/Shanghai")  # a policy's first and last day are the district's days
+
+
+def district_today() -> str:
+    return datetime.now(DISTRICT_ZONE).date().isoformat()
 
 
 @dataclass
@@ -82,12 +90,15 @@ class Scored:
 
 class HybridRetriever:
     def __init__(self, index: KnowledgeIndex, embedder: Embedder, params: RetrievalParams | None = None,
-                 top_k: int = 5):
+                 top_k: int = 5, today: Callable[[], str] = district_today):
         self.index = index
         self.embedder = embedder
         self.params = params or RetrievalParams()
         self.top_k = top_k
         self.topics = TopicSimilarity(self._embed_heads)
+        self.today = today
+        # (generation, effective, expires) of the snapshot; None arrays when every passage is always in force
+        self._windows: tuple[int, np.ndarray | None, np.ndarray | None] | None = None
 
     def _embed_heads(self, heads: list[str]) -> np.ndarray:
         # always the document path: a heading's vector must not depend on how many were missing from the memo
@@ -156,15 +167,35 @@ class HybridRetriever:
                 if w is None:
                     w = dense_weight(float(bm25.max()) / mass)
                 fused = w * _z(dense) + (1 - w) * _z(bm25)
+        in_force = self._in_force(snap)
+        if in_force is not None:
+            fused = np.where(in_force, fused, -np.inf)  # a policy not yet in force, or expired, is never cited
         take = min(k, len(fused))
         top = np.argpartition(-fused, take - 1)[:take]
         top = top[np.argsort(-fused[top])]
         out = []
         for row in top.tolist():
+            if in_force is not None and not in_force[row]:
+                continue
             m = float(bm25[row]) / mass
             d = float(dense[row])
             out.append(Scored(row, float(fused[row]), float(bm25[row]), d, m, relevance(d, m, snap.dense_floor)))
         return out
+
+    def _in_force(self, snap: Snapshot) -> np.ndarray | None:
+        """Which passages may be cited today (front matter effective/expires); None when all may."""
+        if self._windows is None or self._windows[0] != snap.generation:
+            if any(e.get("effective") or e.get("expires") for e in snap.entries):
+                effective = np.array([e.get("effective") or "" for e in snap.entries], dtype=object)
+                expires = np.array([e.get("expires") or "9999-12-31" for e in snap.entries], dtype=object)
+                self._windows = (snap.generation, effective, expires)
+            else:
+                self._windows = (snap.generation, None, None)
+        _, effective, expires = self._windows
+        if effective is None:
+            return None
+        today = self.today()
+        return (effective <= today) & (expires >= today)
 
     def _dense(self, query: str, snap: Snapshot, qvec: np.ndarray | None = None) -> np.ndarray:
         if self.params.mode == "bm25":

@@ -301,3 +301,22 @@ def test_plain_text_notice_is_found_by_the_words_of_its_first_line_alone(tmp_pat
 
     assert (top.source, top.title) == ("knowledge/notice-0457.txt", "老年人助餐补贴申领办法")
     assert "助餐" not in top.text  # found by its title, cited with it, not repeated in the passage
+
+
+def test_a_policy_is_cited_only_between_its_effective_and_expiry_days(tmp_path, make_config, write_doc, open_kb):
+    folder = tmp_path / "knowledge"
+    write_doc(folder, "subsidy-2025.md", "---\ntitle: 2025年冬季取暖补贴\nexpires: 2025-12-31\n---\n"
+              "冬季取暖补贴每户每季发放600元，到社区服务站申请。\n")
+    write_doc(folder, "subsidy-2026.md", "---\ntitle: 2026年冬季取暖补贴\neffective: 2026-01-01\n---\n"
+              "冬季取暖补贴每户每季发放800元，到社区服务站申请。\n")
+    kb = open_kb(make_config(tmp_path))
+    kb.ingest()
+    retriever = kb.retriever
+
+    def cited(day: str) -> set[str]:
+        retriever.today = lambda: day
+        return {h.title for h in retriever.search("冬季取暖补贴发多少钱", 10)}
+
+    assert cited("2025-12-31") == {"2025年冬季取暖补贴"}  # the 2026 one is not yet in force
+    assert cited("2026-01-01") == {"2026年冬季取暖补贴"}  # the 2025 one has expired
+    assert cited("2026-06-30") == {"2026年冬季取暖补贴"}

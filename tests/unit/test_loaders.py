@@ -351,3 +351,26 @@ def test_decode_text_refuses_a_program_file_by_its_zero_bytes():
 
     with pytest.raises(LoadError, match="二进制"):
         decode_text(elf_header)
+
+
+def test_front_matter_gives_the_days_a_policy_is_in_force(tmp_path, write_doc):
+    path = write_doc(tmp_path, "rule.md", "---\ntitle: 补贴办法\neffective: 2026-1-1\nexpires: 2026-12-31\n---\n正文。\n")
+    plain = write_doc(tmp_path, "plain.md", "---\ntitle: 补贴办法\n---\n正文。\n")
+
+    assert (load_document(path).effective, load_document(path).expires) == ("2026-01-01", "2026-12-31")
+    assert (load_document(plain).effective, load_document(plain).expires) == (None, None)
+
+
+@pytest.mark.parametrize("effective, expires, note", [
+    (None, None, ""),
+    ("2026-12-10", None, "2026-12-10 起生效"),
+    (None, "2026-12-01", "已于 2026-12-01 过期"),
+    (None, "2026-12-31", "25 天后过期"),
+    (None, "2027-06-30", ""),
+])
+def test_the_knowledge_page_says_when_a_document_is_not_or_no_longer_in_force(effective, expires, note):
+    from bot.console.kb_admin import in_force_note
+
+    said = in_force_note(effective, expires, today="2026-12-06")
+
+    assert said.startswith(note) if note else said == ""
