@@ -24,6 +24,7 @@ from bot.errors import BotError
 from bot.retrieval.ingest import IngestReport
 from bot.retrieval.layout import MANIFEST
 from bot.retrieval.loaders import SUPPORTED_SUFFIXES
+from bot.retrieval.retriever import DISTRICT_ZONE
 from bot.tickets.sla import local
 
 log = logging.getLogger(__name__)
@@ -78,10 +79,26 @@ class Document:
     removable: bool = True
     passages: int | None = None  # how many passages the index holds of it (None: not indexed)
     in_force: str = ""  # 未生效 / 已过期 / N 天后过期 (front matter effective/expires), "" when always in force
+    versions: list = field(default_factory=list)  # earlier versions, newest first
 
     @property
     def label(self) -> str:
         return STATUS_LABELS[self.status]
+
+
+@dataclass(frozen=True)
+class Version:
+    id: str  # "20261206-213015-a1b2c3": when it was set aside, and a tie-breaker
+    saved_at: str
+    size: int
+
+
+VERSIONS = ".versions"  # inside the knowledge folder; hidden, so ingest and the listing skip it
+
+
+def _version_time(version_id: str) -> str:
+    day, clock = version_id.split("-")[:2]
+    return f"{day[:4]}-{day[4:6]}-{day[6:]} {clock[:2]}:{clock[2:4]}"
 
 
 @dataclass
@@ -135,7 +152,9 @@ class KbAdmin:
                     continue  # what ingest skips is not listed either
                 on_disk.add(str(path))
                 entry = indexed.get(str(path))
-                out.append(self._describe(rel.as_posix(), path, entry))
+                doc = self._describe(rel.as_posix(), path, entry)
+                doc.versions = self.versions(doc.name)
+                out.append(doc)
         for key, entry in sorted(indexed.items(), key=lambda kv: kv[1].get("source", "")):
             if key in on_disk:
                 continue
@@ -143,7 +162,8 @@ class KbAdmin:
             name = Path(key).relative_to(root).as_posix() if inside else entry.get("source", key)
             out.append(Document(name, "removed" if inside else entry.get("status", "indexed"),
                                 ingested_at=_short_time(entry.get("ingested_at")), error=entry.get("error") or "",
-                                title=entry.get("title") or "", removable=False))
+                                title=entry.get("title") or "", removable=False,
+                                versions=self.versions(name) if inside else []))
         return out
 
     def _describe(self, name: str, path: Path, entry: dict | None) -> Document:
@@ -190,6 +210,8 @@ class KbAdmin:
         root.mkdir(parents=True, exist_ok=True)
         target = root / safe
         replaced = target.exists()
+        if replaced:
+            self._keep_version(safe)  # the previous text stays restorable
         tmp = root / f".upload-{secrets.token_hex(6)}{target.suffix}"  # hidden: ingest skips it meanwhile
         try:
             tmp.write_bytes(data)
@@ -211,9 +233,46 @@ class KbAdmin:
         if rel is None or not rel.parts or any(p.startswith((".", "_")) for p in rel.parts) \
                 or target.suffix.lower() not in SUPPORTED_SUFFIXES or not target.is_file():
             raise KbAdminError(f"知识库里没有文件“{name}”。")
+        self._keep_version(rel.as_posix())  # a removal can be undone from the versions too
         target.unlink()
         log.info("knowledge document %s removed", rel.as_posix())
         return rel.as_posix()
+
+    # -- versions ------------------------------------------------------------------------------
+    def versions(self, name: str) -> list[Version]:
+        """Earlier versions of a document (replaced by an upload, or removed), newest first."""
+        folder = self._versions_of(name)
+        if folder is None or not folder.is_dir():
+            return []
+        out = [Version(p.name, _version_time(p.name), p.stat().st_size) for p in folder.iterdir() if p.is_file()]
+        return sorted(out, key=lambda v: v.id, reverse=True)
+
+    def restore_version(self, name: str, version: str) -> str:
+        """Put an earlier version back in place (what is there now becomes a version); the document's name."""
+        folder = self._versions_of(name)
+        if folder is None or not re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", version) \
+                or not (folder / version).is_file():
+            raise KbAdminError(f"“{name}”没有这个历史版本。")
+        data = (folder / version).read_bytes()
+        saved, _ = self.save(name, data)
+        log.info("knowledge document %s restored to version %s", saved, version)
+        return saved
+
+    def _versions_of(self, name: str) -> Path | None:
+        try:
+            safe = safe_filename(name)
+        except KbAdminError:
+            return None
+        return self.docs_dir / VERSIONS / safe
+
+    def _keep_version(self, name: str) -> None:
+        current = self.docs_dir / name
+        folder = self._versions_of(name)
+        if folder is None or not current.is_file():
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(DISTRICT_ZONE).strftime("%Y%m%d-%H%M%S")
+        (folder / f"{stamp}-{secrets.token_hex(3)}").write_bytes(current.read_bytes())
 
     # -- ingesting -----------------------------------------------------------------------------
     def start_reingest(self) -> Job:

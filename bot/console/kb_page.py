@@ -17,7 +17,8 @@ from bot.retrieval.loaders import SUPPORTED_SUFFIXES
 
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small fields beside the file
 DONE = {"removed": "已删除“{name}”。点“重新导入”后，机器人就不再引用它。",
-        "saved": "已上传“{name}”。点“重新导入”后，机器人就能引用它。"}
+        "saved": "已上传“{name}”。点“重新导入”后，机器人就能引用它。",
+        "restored": "已把“{name}”恢复为所选的历史版本（原来的内容也已留作历史版本）。点“重新导入”后生效。"}
 
 
 async def _once(body: bytes) -> AsyncIterator[bytes]:
@@ -108,6 +109,18 @@ def add_routes(router: APIRouter, console) -> None:
             return await run_in_threadpool(views.page, request, 404, str(exc))
         await run_in_threadpool(console.directory.audit.record, f"staff:{visit.staff.id}", "kb_remove", removed)
         return see_other(f"/console/kb?ok=removed&name={_q(removed)}")
+
+    @router.post("/kb/restore")
+    async def restore_version(request: Request, visit: Visit = Depends(admin)) -> Response:
+        form = await console.form(request)
+        name, version = str(form.get("name", "")), str(form.get("version", ""))
+        try:
+            restored = await run_in_threadpool(kb.restore_version, name, version)
+        except KbAdminError as exc:
+            return await run_in_threadpool(views.page, request, 404, str(exc))
+        await run_in_threadpool(console.directory.audit.record, f"staff:{visit.staff.id}", "kb_restore", restored,
+                                f"恢复到 {version}")
+        return see_other(f"/console/kb?ok=restored&name={_q(restored)}")
 
     @router.post("/kb/reingest")
     async def reingest(request: Request, visit: Visit = Depends(admin)) -> Response:

@@ -843,3 +843,26 @@ def test_an_admin_revokes_an_unused_invite_from_the_staff_page(site):
     assert "陈静" not in admin.get("/console/staff").text.split("未使用的邀请码")[1].split("</section>")[0]
     with pytest.raises(Exception, match="过期"):
         site.service.staff.bind(code, "telegram", "w-late")
+
+
+def test_replacing_a_document_keeps_the_previous_version_which_can_be_restored(kb_site):
+    kb_site.staff("a1", role="admin")
+    client = kb_site.login("a1")
+    newer = BATH_MD.replace("每次收费20元", "每次收费25元")
+    upload(client, "社区助浴服务.md", BATH_MD.encode(), ingest=False)
+    upload(client, "社区助浴服务.md", newer.encode(), ingest=False)
+
+    listing = client.get("/console/kb").text
+    version = re.search(r'name="version" value="([^"]+)"', listing).group(1)
+    bad = post(client, "/console/kb/restore", "/console/kb", name="社区助浴服务.md", version="../../config.toml")
+    done = post(client, "/console/kb/restore", "/console/kb", name="社区助浴服务.md", version=version)
+
+    assert "历史版本（1）" in listing
+    assert bad.status_code == 404
+    assert done.status_code == 303 and "已把“社区助浴服务.md”恢复" in client.get(done.headers["location"]).text
+    assert (kb_site.docs / "社区助浴服务.md").read_text("utf-8") == BATH_MD
+    assert "历史版本（2）" in client.get("/console/kb").text  # the newer text is kept too
+    assert "恢复文件的历史版本" in client.get("/console/audit").text
+    report = kb_site.service.knowledge.ingest(progress=False)
+    assert not any(".versions" in source for source, _ in report.failed)
+    assert not any(".versions" in h.source for h in kb_site.service.knowledge.retriever.search("助浴收费", 10))
