@@ -14,7 +14,8 @@ from pathlib import Path
 
 from bot.errors import LoadError
 
-SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
+SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx", ".jpg", ".jpeg", ".png")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # photos of a notice, read by OCR
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
 _DATE_IN_NAME = re.compile(r"[(（](\d{4}-\d{2}-\d{2})[)）]")
@@ -48,6 +49,10 @@ def load_document(path: Path) -> LoadedDocument:
         title, date, text = read_pdf(path)
     elif suffix == ".docx":
         title, date, text = _read_docx(path)
+    elif suffix in IMAGE_SUFFIXES:
+        from bot.retrieval.ocr import read_image
+
+        title, date, text = None, None, read_image(path)
     elif suffix in (".html", ".htm"):
         title, date, text = _read_html(decode_text(path.read_bytes()))
     else:
@@ -58,6 +63,8 @@ def load_document(path: Path) -> LoadedDocument:
     text = _normalise(text)
     if not text.strip():
         raise LoadError("文件中没有可用的文字")
+    if title and title.strip() == path.stem:
+        title = None  # tools write the file name as the "title": no more a title than the name itself
     if not title and not _first_heading(text):
         title, text = _title_line(text)
     title = title or _first_heading(text) or path.stem

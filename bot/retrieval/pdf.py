@@ -37,8 +37,10 @@ def read_pdf(path: Path) -> tuple[str | None, str | None, str]:
     except Exception as exc:  # pypdf raises many internal types on truncated files
         raise LoadError(f"PDF 无法解析（{type(exc).__name__}）") from exc
     text = "\n".join(texts)
-    if not text.strip():
-        raise LoadError("PDF 没有文字层（可能是扫描件，请提供文字版）")
+    if not text.strip():  # a scan: read its pages by OCR
+        from bot.retrieval.ocr import read_scanned_pdf
+
+        text = read_scanned_pdf(path, len(texts))
     title = (meta.title if meta and meta.title else None) or None
     date = None
     if meta and meta.creation_date:

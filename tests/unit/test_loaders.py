@@ -288,7 +288,47 @@ def test_pdf_with_user_password_is_refused_as_encrypted(tmp_path, write_doc):
         load_document(path)
 
 
-def test_scanned_pdf_without_text_layer_is_refused_with_a_hint(tmp_path):
+WQY = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # CI installs fonts-wqy-microhei
+
+
+def notice_image(lines: list[str]):
+    """A photo-like image of a notice: black Chinese text on white (rendered, as a scan would show it)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    assert WQY.exists(), "the OCR tests need a CJK font: apt-get install -y fonts-wqy-microhei"
+    image = Image.new("RGB", (1000, 90 + 70 * len(lines)), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(str(WQY), 36)
+    for i, line in enumerate(lines):
+        draw.text((40, 40 + 70 * i), line, font=font, fill="black")
+    return image
+
+
+NOTICE_LINES = ["老年人助餐补贴申领办法", "年满60周岁的老人每餐补贴3元。", "到社区服务站登记办卡。"]
+
+
+@pytest.mark.slow
+def test_a_photo_of_a_notice_is_read_by_ocr_and_titled_by_its_first_line(tmp_path):
+    path = tmp_path / "notice-photo.png"
+    notice_image(NOTICE_LINES).save(path)
+
+    doc = load_document(path)
+
+    assert doc.title == "老年人助餐补贴申领办法"
+    assert "每餐补贴3元" in doc.text and "社区服务站" in doc.text
+
+
+@pytest.mark.slow
+def test_a_scanned_pdf_without_a_text_layer_is_read_by_ocr(tmp_path):
+    path = tmp_path / "scan.pdf"
+    notice_image(NOTICE_LINES).save(path, "PDF", resolution=100)  # an image only: no text layer
+
+    doc = load_document(path)
+
+    assert doc.title == "老年人助餐补贴申领办法" and "每餐补贴3元" in doc.text
+
+
+def test_a_blank_scan_is_refused_saying_nothing_was_recognised(tmp_path):
     from pypdf import PdfWriter
 
     writer = PdfWriter()
@@ -297,7 +337,30 @@ def test_scanned_pdf_without_text_layer_is_refused_with_a_hint(tmp_path):
     with open(path, "wb") as fh:
         writer.write(fh)
 
-    with pytest.raises(LoadError, match="没有文字层"):
+    with pytest.raises(LoadError, match="没有文字层.*没有识别出文字"):
+        load_document(path)
+
+
+def test_a_scan_too_long_to_read_is_refused_before_any_page_is_read(tmp_path):
+    from pypdf import PdfWriter
+
+    from bot.retrieval.ocr import MAX_PAGES
+
+    writer = PdfWriter()
+    for _ in range(MAX_PAGES + 1):
+        writer.add_blank_page(595, 842)
+    path = tmp_path / "long-scan.pdf"
+    with open(path, "wb") as fh:
+        writer.write(fh)
+
+    with pytest.raises(LoadError, match=f"{MAX_PAGES + 1} 页的扫描件.*请拆分"):
+        load_document(path)
+
+
+def test_a_broken_image_is_refused_with_a_reason(tmp_path, write_doc):
+    path = write_doc(tmp_path, "photo.jpg", b"\xff\xd8\xff\xe0 not really a jpeg")
+
+    with pytest.raises(LoadError, match="图片文件损坏"):
         load_document(path)
 
 
