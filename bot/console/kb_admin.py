@@ -80,6 +80,7 @@ class Document:
     passages: int | None = None  # how many passages the index holds of it (None: not indexed)
     in_force: str = ""  # 未生效 / 已过期 / N 天后过期 (front matter effective/expires), "" when always in force
     versions: list = field(default_factory=list)  # earlier versions, newest first
+    ocr: bool = False  # its text was recognised from a scan or a photo
 
     @property
     def label(self) -> str:
@@ -174,6 +175,7 @@ class KbAdmin:
                        entry.get("error") or "", entry.get("title") or "",
                        passages=len(entry.get("chunks") or []) if entry.get("status", "indexed") == "indexed" else None)
         doc.in_force = in_force_note(entry.get("effective"), entry.get("expires"))
+        doc.ocr = bool(entry.get("ocr"))
         if doc.status == "failed":
             doc.ingested_at = _short_time(entry.get("failed_at"))
         if doc.status == "indexed" and entry.get("sha256") != self._sha256(path):

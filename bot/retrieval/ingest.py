@@ -179,7 +179,7 @@ class Ingester:
             files[key] = {
                 "source": src.source, "sha256": digest, "status": "indexed", "error": None,
                 "title": doc.title, "date": doc.date, "ingested_at": _now(),
-                "effective": doc.effective, "expires": doc.expires,
+                "effective": doc.effective, "expires": doc.expires, "ocr": doc.ocr,
                 "chunks": [{"text": c.text, "section": c.section} for c in chunks],
             }
         for key, entry in old_files.items():

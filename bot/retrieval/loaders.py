@@ -29,6 +29,7 @@ class LoadedDocument:
     text: str  # body; headings as markdown '#' lines where the format has them
     effective: str | None = None  # front matter: not cited before this day (ISO date)
     expires: str | None = None  # front matter: not cited after this day
+    ocr: bool = False  # the text was recognised from images (a scan or a photo): admins should check it
 
 
 def load_document(path: Path) -> LoadedDocument:
@@ -43,16 +44,18 @@ def load_document(path: Path) -> LoadedDocument:
     if size == 0:
         raise LoadError("文件为空")
     window: tuple[str | None, str | None] = (None, None)  # effective, expires: front matter only
+    ocr = False
     if suffix == ".pdf":
         from bot.retrieval.pdf import read_pdf
 
-        title, date, text = read_pdf(path)
+        title, date, text, ocr = read_pdf(path)
     elif suffix == ".docx":
         title, date, text = _read_docx(path)
     elif suffix in IMAGE_SUFFIXES:
         from bot.retrieval.ocr import read_image
 
         title, date, text = None, None, read_image(path)
+        ocr = True
     elif suffix in (".html", ".htm"):
         title, date, text = _read_html(decode_text(path.read_bytes()))
     else:
@@ -69,7 +72,7 @@ def load_document(path: Path) -> LoadedDocument:
         title, text = _title_line(text)
     title = title or _first_heading(text) or path.stem
     date = date or _date_in_body(text) or _date_from_name(path.name)
-    return LoadedDocument(title=title.strip(), date=date, text=text, effective=window[0], expires=window[1])
+    return LoadedDocument(title=title.strip(), date=date, text=text, effective=window[0], expires=window[1], ocr=ocr)
 
 
 def decode_text(data: bytes) -> str:

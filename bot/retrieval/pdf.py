@@ -10,8 +10,8 @@ from bot.errors import LoadError
 MAX_PAGES = 2000  # a knowledge document longer than this is almost certainly a mistake
 
 
-def read_pdf(path: Path) -> tuple[str | None, str | None, str]:
-    """Return (title, date, text) of a PDF's text layer."""
+def read_pdf(path: Path) -> tuple[str | None, str | None, str, bool]:
+    """Return (title, date, text, read by OCR) of a PDF: its text layer, or its pages by OCR when it has none."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -37,7 +37,8 @@ def read_pdf(path: Path) -> tuple[str | None, str | None, str]:
     except Exception as exc:  # pypdf raises many internal types on truncated files
         raise LoadError(f"PDF 无法解析（{type(exc).__name__}）") from exc
     text = "\n".join(texts)
-    if not text.strip():  # a scan: read its pages by OCR
+    ocr = not text.strip()
+    if ocr:  # a scan: read its pages by OCR
         from bot.retrieval.ocr import read_scanned_pdf
 
         text = read_scanned_pdf(path, len(texts))
@@ -45,4 +46,4 @@ def read_pdf(path: Path) -> tuple[str | None, str | None, str]:
     date = None
     if meta and meta.creation_date:
         date = meta.creation_date.date().isoformat()
-    return title, date, text
+    return title, date, text, ocr

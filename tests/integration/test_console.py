@@ -866,3 +866,23 @@ def test_replacing_a_document_keeps_the_previous_version_which_can_be_restored(k
     report = kb_site.service.knowledge.ingest(progress=False)
     assert not any(".versions" in source for source, _ in report.failed)
     assert not any(".versions" in h.source for h in kb_site.service.knowledge.retriever.search("助浴收费", 10))
+
+
+@pytest.mark.slow
+def test_a_scanned_pdf_is_ingested_answers_a_question_and_is_marked_as_read_by_ocr(kb_site):
+    from tests.unit.test_loaders import notice_image
+
+    kb_site.staff("a1", role="admin")
+    client = kb_site.login("a1")
+    scan = io.BytesIO()
+    notice_image(["社区理发服务通知", "每月第一个周三上午，", "理发师在景村社区服务站为老人免费理发。"]).save(
+        scan, "PDF", resolution=100)
+
+    page = wait_for_job(client, upload(client, "理发通知扫描件.pdf", scan.getvalue()).headers["location"])
+    [hit, *_] = kb_site.service.knowledge.retriever.search("老人免费理发是什么时候")
+
+    assert "新增 1 个" in page
+    assert hit.source.endswith("理发通知扫描件.pdf") and hit.title == "社区理发服务通知" and "周三" in hit.text
+    listing = client.get("/console/kb").text
+    row = listing[listing.index("理发通知扫描件.pdf"):][:1500]
+    assert "文字由 OCR 识别" in row
