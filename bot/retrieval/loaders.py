@@ -202,19 +202,26 @@ def _read_docx(path: Path) -> tuple[str | None, str | None, str]:
     props = document.core_properties
     title = props.title or None
     date = props.created.date().isoformat() if props.created else None
-    lines = []
-    for para in document.paragraphs:
-        text = para.text.strip()
-        if not text:
-            continue
-        style = (para.style.name or "").lower() if para.style is not None else ""
-        level = _docx_heading_level(style)
-        lines.append(("#" * level + " " + text) if level else text)
-    for table in document.tables:
-        for row in table.rows:
-            cells = [c.text.strip() for c in row.cells if c.text.strip()]
-            if cells:
-                lines.append(" | ".join(cells))
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    lines: list[str] = []
+    # paragraphs and tables in the order they stand: a table belongs under the heading before it
+    for child in document.element.body.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            para = Paragraph(child, document)
+            text = para.text.strip()
+            if not text:
+                continue
+            style = (para.style.name or "").lower() if para.style is not None else ""
+            level = _docx_heading_level(style)
+            lines.append(("#" * level + " " + text) if level else text)
+        elif tag == "tbl":
+            for row in Table(child, document).rows:
+                cells = [c.text.strip() for c in row.cells if c.text.strip()]
+                if cells:
+                    lines.append(" | ".join(cells))
     return title, date, "\n\n".join(lines)
 
 

@@ -225,6 +225,24 @@ def test_single_line_text_is_not_its_own_title(tmp_path, write_doc):
     assert load_document(path).title == "tip"
 
 
+def test_a_docx_table_stays_where_it_stands_under_its_heading(tmp_path):
+    import docx
+
+    document = docx.Document()
+    document.add_heading("补贴办法", level=0)
+    document.add_heading("一、补贴标准", level=1)
+    table = document.add_table(rows=1, cols=2)
+    table.cell(0, 0).text, table.cell(0, 1).text = "一级", "800元"
+    document.add_heading("二、怎么申请", level=1)
+    document.add_paragraph("到社区服务站登记。")
+    path = tmp_path / "rule.docx"
+    document.save(str(path))
+
+    lines = [line for line in load_document(path).text.splitlines() if line]
+
+    assert lines.index("# 一、补贴标准") < lines.index("一级 | 800元") < lines.index("# 二、怎么申请")
+
+
 def test_docx_without_title_or_heading_styles_is_titled_by_its_first_paragraph(tmp_path):
     import docx
 
