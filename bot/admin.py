@@ -35,6 +35,13 @@ def run_admin(settings, args) -> int:
         grids = service.store.org.grids
         stats = compute_stats(service.sessions, _since(args.since), utcnow(), args.community)
         print(format_stats(stats, lambda grid_id: grids[grid_id].name if grid_id in grids else grid_id))
+        if not args.community:  # questions belong to no community
+            qa = service.answer_log.figures(_since(args.since))
+            from bot.tickets.stats import Rate
+
+            print(f"居民提问 {qa.questions}：未覆盖率 {Rate(qa.not_covered, qa.questions).label()}，"
+                  f"👎率 {Rate(qa.down, qa.voted).label()}")
+            print("问答按周：" + "，".join(f"{k} {v}" for k, v in sorted(qa.by_week.items())))
         return 0
     if args.admin_command == "intent-examples":
         return export_intent_examples(service, args.since, args.out)

@@ -48,6 +48,10 @@ class StatsViews:
         store = self.console.store
         return compute_stats(store.sessions, since, store.clock(), community)
 
+    def qa(self, since: datetime | None):
+        """The answer log's figures (the whole district: a question has no community)."""
+        return self.console.service.answer_log.figures(since)
+
     def scope_name(self, community: str | None) -> str:
         return self.org.communities[community].name if community in self.org.communities else "全区"
 
@@ -70,6 +74,13 @@ class StatsViews:
         rows += [("按网格", self.grid_name(k), str(v)) for k, v in _by_count(stats.by_grid)]
         rows += [("按周", k, str(v)) for k, v in sorted(stats.by_week.items())]
         rows += [("响应率按周", k, Rate(*counts).label()) for k, counts in sorted(stats.response_by_week.items())]
+        return rows
+
+    def qa_rows(self, qa) -> list[tuple[str, str, str]]:
+        rows = [("问答", "问题数", str(qa.questions)),
+                ("问答", "未覆盖率", Rate(qa.not_covered, qa.questions).label()),
+                ("问答", "👎率（占评价）", Rate(qa.down, qa.voted).label())]
+        rows += [("问答按周", k, str(v)) for k, v in sorted(qa.by_week.items())]
         return rows
 
     def charts(self, stats: Stats) -> list:
@@ -102,8 +113,11 @@ def add_routes(router: APIRouter, console) -> None:
         query = "&".join(f"{k}={quote(v)}" for k, v in (("community", chosen or ""), ("since", since)) if v)
         name = views.scope_name(chosen)
         tail = f"?{query}" if query else ""
+        qa = views.qa(start) if visit.staff.role == "admin" else None
+        rows = views.rows(stats) + (views.qa_rows(qa) if qa is not None else [])
         return render(request, "stats.html", title="统计", stats=stats, charts=views.charts(stats), scope_name=name,
-                      rows=views.rows(stats), pct=pct, communities=console.org.communities, chosen=chosen or "",
+                      rows=rows, pct=pct, qa=qa, qa_not_covered=Rate(qa.not_covered, qa.questions) if qa else None,
+                      qa_down=Rate(qa.down, qa.voted) if qa else None, communities=console.org.communities, chosen=chosen or "",
                       since=since, csv_url="/console/stats.csv" + tail,
                       tickets_csv_url="/console/stats/tickets.csv" + tail,
                       tickets_xlsx_url="/console/stats/tickets.xlsx" + tail)
@@ -122,4 +136,7 @@ def add_routes(router: APIRouter, console) -> None:
     def stats_csv(community: str = "", since: str = "", visit: Visit = Depends(console.visit)) -> Response:
         chosen, start = views.scope(visit, community, since)
         name = file_name("工单统计", views.scope_name(chosen), start, console.store.clock(), "csv")
-        return as_csv(views.rows(views.compute(chosen, start)), name, ["分组", "项目", "数值"])
+        rows = views.rows(views.compute(chosen, start))
+        if visit.staff.role == "admin":
+            rows += views.qa_rows(views.qa(start))
+        return as_csv(rows, name, ["分组", "项目", "数值"])

@@ -35,6 +35,18 @@ class AnswerLogRow(Base):
     handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+@dataclass
+class QaFigures:
+    questions: int = 0
+    not_covered: int = 0
+    voted: int = 0
+    down: int = 0
+    by_week: dict = None
+
+    def __post_init__(self):
+        self.by_week = self.by_week if self.by_week is not None else {}
+
+
 @dataclass(frozen=True)
 class LoggedAnswer:
     id: int
@@ -106,6 +118,26 @@ class SqlAnswerLog:
             for source in row.sources[:1]:
                 counts[source] = counts.get(source, 0) + 1
         return sorted(counts.items(), key=lambda kv: -kv[1])[:limit]
+
+    def figures(self, since: datetime | None = None) -> "QaFigures":
+        """Questions per ISO week (district time), and how many were not covered, rated 👎, rated at all."""
+        from zoneinfo import ZoneInfo
+
+        zone = ZoneInfo("Asia/Shanghai")
+        query = select(AnswerLogRow)
+        if since is not None:
+            query = query.where(AnswerLogRow.at >= since)
+        out = QaFigures()
+        for row in self._rows(query):
+            at = row.at if row.at.tzinfo else row.at.replace(tzinfo=timezone.utc)
+            year, week, _ = at.astimezone(zone).isocalendar()
+            label = f"{year}-W{week:02d}"
+            out.by_week[label] = out.by_week.get(label, 0) + 1
+            out.questions += 1
+            out.not_covered += not row.sources
+            out.voted += row.vote is not None
+            out.down += row.vote == "down"
+        return out
 
     def queue_size(self) -> int:
         return len(self.recent("queue", limit=10000))

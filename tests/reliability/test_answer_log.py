@@ -71,3 +71,27 @@ def test_the_log_is_for_admins_only_and_is_erased_with_the_retention_period(tmp_
         assert log.erase_before(datetime.now(timezone.utc) + timedelta(days=1)) == 1 and log.recent("all") == []
     finally:
         site.close()
+
+
+def test_the_statistics_show_the_questions_the_not_covered_and_the_thumbs_down_rates(tmp_path, run_python):
+    site = Site(tmp_path / "site")
+    try:
+        site.staff("a1", role="admin")
+        site.staff("s1", role="supervisor", community="jingcun")
+        [answer] = site.say("r1", "老人家食堂要带什么材料")
+        site.say("r1", button=next(b.payload for b in answer.buttons if b.payload.startswith("fb:down:")))
+        site.say("r2", "老人家食堂几点开门")
+        site.service.answer_log.record("web", "r3", "社区有没有免费法律咨询", [])  # as a not-covered answer logs it
+
+        page = site.login("a1").get("/console/stats").text
+        csv_text = site.login("a1").get("/console/stats.csv").content.decode("utf-8-sig")
+        supervisor = site.login("s1").get("/console/stats").text
+        cli = run_python("-m", "bot", "admin", "stats", "--config", str(site.config))
+
+        qa = page[page.index('aria-label="问答"'):page.index('class="hint"')]
+        assert ">3<" in qa and "1 / 3 条" in qa and "1 / 1 次评价" in qa
+        assert "问答,问题数,3" in csv_text and "问答,未覆盖率,33.3%（1/3）" in csv_text
+        assert 'aria-label="问答"' not in supervisor  # the district's questions: admins only
+        assert "居民提问 3：未覆盖率 33.3%（1/3），👎率 100.0%（1/1）" in cli.stdout
+    finally:
+        site.close()
