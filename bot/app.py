@@ -104,6 +104,7 @@ class Service:
     intent_feedback: object = None
     metrics: object = None
     answer_log: object = None
+    curated: object = None
 
 
 def build_service(settings: Settings, embedder: Embedder | None = None, clock=None,
@@ -122,6 +123,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     from bot.storage.journal import FileJournal
     from bot.storage.dialogue import SqlDialogueStore
     from bot.storage.answer_log import SqlAnswerLog
+    from bot.storage.curated import SqlCuratedAnswers
     from bot.storage.intent_feedback import SqlIntentFeedback
     from bot.storage.migrate import upgrade
     from bot.storage.outbox import SqlOutbox
@@ -168,9 +170,11 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
                                        ConsoleLinkCommand(console_auth, directory, console_base_url(settings)), kb_chat)
     intent_feedback = SqlIntentFeedback(sessions, timedelta(days=ts.retention_days), clock=store.clock)
     answer_log = SqlAnswerLog(sessions, timedelta(days=ts.retention_days), clock=store.clock)
+    curated = SqlCuratedAnswers(sessions, knowledge.embedder.embed, settings.knowledge.curated_min_similarity,
+                                clock=store.clock)
     core = Conversation(IntentClassifier(intent_model, band), knowledge.retriever, dialogues, intake, desk,
                         dict(settings.emergency.numbers), staff=staff_commands, writer=writer,
-                        feedback=intent_feedback, answers=answer_log)
+                        feedback=intent_feedback, answers=answer_log, curated=curated)
     metrics = ServiceMetrics()
     conversation = MeteredConversation(
         DurableConversation(core, FileJournal(settings.resolve(settings.database.journal_dir)), outbox, is_outage),
@@ -181,7 +185,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     watch.erasers.append(answer_log.erase_before)
     service = Service(settings, knowledge, engine, sessions, dialogues, outbox, store, desk, directory, conversation,
                       watch, categorizer, console_auth=console_auth, kb_admin=kb_admin, kb_chat=kb_chat,
-                      intent_feedback=intent_feedback, metrics=metrics, answer_log=answer_log)
+                      intent_feedback=intent_feedback, metrics=metrics, answer_log=answer_log, curated=curated)
     metrics.registry.register(StateCollector(service))
     return service
 

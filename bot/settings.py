@@ -34,6 +34,7 @@ class KnowledgeSettings(_Section):
     min_topic: float = Field(0.8, ge=0.0, le=2.0, description="Answerability: cosine(question, passage title + section) + topic_match_weight * BM25 match must reach this; 0 switches the check off.")
     topic_match_weight: float = Field(0.3, ge=0.0, le=2.0, description="Weight of the BM25 match (0..1) in the answerability score.")
     check_named_items: bool = Field(True, description="A question about a named card, certificate, fund, fee or allowance is answered only by passages that name it.")
+    curated_min_similarity: float = Field(0.85, ge=0.0, le=1.0, description="A resident's question whose cosine with a curated question reaches this gets the curated answer first (measured by bench/curated.py).")
     dense_search: str = Field("exact", pattern="^(exact|hnsw)$", description="exact: brute-force cosine over all vectors; hnsw: Chroma's approximate index.")
     ingest_on_start: bool = Field(True, description="Ingest docs_dir when the service starts with an empty index.")
 

@@ -135,5 +135,35 @@ def make_conversation(hits: list[Hit] | None = None, **overrides):
     intake = Intake(fakes["desk"], fakes["places"], fakes["categorizer"])
     conversation = Conversation(IntentClassifier(KeywordModel()), fakes["retriever"], fakes["dialogues"], intake,
                                 fakes["desk"], {"火警": "119", "急救": "120", "报警": "110", "燃气抢修": "96655（示例）"},
-                                feedback=fakes["feedback"])
+                                feedback=fakes["feedback"], answers=fakes.get("answers"), curated=fakes.get("curated"))
     return conversation, fakes
+
+
+def char_embedding(texts):
+    """A model-free embedding for tests: normalised counts of each character (same words, same vector)."""
+    import numpy as np
+
+    rows = np.zeros((len(texts), 4096), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for ch in text:
+            rows[i, hash(ch) % 4096] += 1.0
+        rows[i] /= max(float(np.linalg.norm(rows[i])), 1e-9)
+    return rows
+
+
+def sqlite_answer_stores(min_similarity: float = 0.95):
+    """(SqlAnswerLog, SqlCuratedAnswers) on an in-memory SQLite database, for channel tests on fakes."""
+    from datetime import timedelta
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+    from sqlalchemy.pool import StaticPool
+
+    from bot.storage.answer_log import SqlAnswerLog
+    from bot.storage.curated import SqlCuratedAnswers
+    from bot.storage.db import Base
+
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    Base.metadata.create_all(engine)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    return SqlAnswerLog(sessions, timedelta(days=365)), SqlCuratedAnswers(sessions, char_embedding, min_similarity)

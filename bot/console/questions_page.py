@@ -17,6 +17,7 @@ from bot.console.auth import Visit
 from bot.console.pages import Refusal, render, see_other
 from bot.tickets.sla import SHANGHAI
 
+CURATED_DONE = {"saved": "已保存。与它相近的居民问题会先收到这条答复。", "retired": "已停用这条标准答复。"}
 KINDS = {"queue": "待处理（未覆盖或👎，未处理）", "all": "全部", "not_covered": "未覆盖", "down": "👎 没用"}
 
 
@@ -42,6 +43,41 @@ def add_routes(router: APIRouter, console) -> None:
         return render(request, "questions.html", title="问答记录", rows=rows, kinds=KINDS, kind=kind,
                       source=source, since=since, top=log.top_sources(), queue=log.queue_size(),
                       flash="已标记为已处理。" if ok else "")
+
+    curated = console.service.curated
+
+    @router.get("/curated")
+    def curated_page(request: Request, question: str = "", edit: int = 0, ok: str = "",
+                     visit: Visit = Depends(admin)) -> Response:
+        editing = curated.get(edit) if edit else None
+        return render(request, "curated.html", title="标准答复", items=curated.all(), editing=editing,
+                      question=question[:500], flash=CURATED_DONE.get(ok, ""))
+
+    @router.post("/curated")
+    async def save_curated(request: Request, visit: Visit = Depends(admin)) -> Response:
+        form = await console.form(request)
+        raw_id = str(form.get("id", ""))
+        try:
+            saved = await run_in_threadpool(curated.save, str(form.get("question", "")), str(form.get("answer", "")),
+                                            str(form.get("source", "")), f"staff:{visit.staff.id}",
+                                            int(raw_id) if raw_id.isdigit() else None)
+        except ValueError as exc:
+            return await run_in_threadpool(lambda: render(request, "curated.html", 400, title="标准答复",
+                                                          items=curated.all(), editing=None,
+                                                          question=str(form.get("question", ""))[:500],
+                                                          error=str(exc)))
+        await run_in_threadpool(console.directory.audit.record, f"staff:{visit.staff.id}", "curated_save",
+                                f"标准答复 #{saved}", str(form.get("question", ""))[:200])
+        return see_other("/console/curated?ok=saved")
+
+    @router.post("/curated/{curated_id}/retire")
+    async def retire_curated(request: Request, curated_id: int, visit: Visit = Depends(admin)) -> Response:
+        await console.form(request)
+        if not await run_in_threadpool(curated.retire, curated_id):
+            raise Refusal(404, "没有这条在用的标准答复。")
+        await run_in_threadpool(console.directory.audit.record, f"staff:{visit.staff.id}", "curated_retire",
+                                f"标准答复 #{curated_id}")
+        return see_other("/console/curated?ok=retired")
 
     @router.post("/questions/{entry_id}/handled")
     async def mark_handled(request: Request, entry_id: int, visit: Visit = Depends(admin)) -> Response:

@@ -51,7 +51,7 @@ _ANSWER_TYPES = [
     (re.compile(r"几点|什么时[间候]开|开门|关门|营业|上班时间|办公时间|开放时间|几点到几点|"
                 r"(周末|礼拜|星期|周[六日天]).{0,12}(上班|值班|开门|办公|有人)"),
      re.compile(r"\d{1,2}[:：]\d{2}|\d{1,2}点|[上下]午|全天")),
-    (re.compile(r"多少钱|[补给领发交收花赔付退报]多少|多少元|多少块|几块|便宜|收费|费用|价格|标准是多少|能补|金额"),
+    (re.compile(r"多少钱|[补给领发交收花赔付退报费]多少|多少元|多少块|几块|便宜|收费|费用|价格|标准是多少|能补|金额"),
      re.compile(r"\d+(\.\d+)?\s*(元|块|万元)|免费|不收")),
     (re.compile(r"多久|多长时间|几天|多少天|几个工作日|期限|时限|多快"),
      re.compile(r"\d+\s*(个)?(工作日|天|日|小时|个月|周)|[一二三四五六七八九十]+(个)?(工作日|天|日|小时|个月)")),
@@ -68,6 +68,11 @@ def _answer_type(question: str):
         if asks.search(question):
             return looks
     return None
+
+
+def asked_kind(question: str) -> int | None:
+    """Which kind of fact a question asks for (hours, amount, duration, phone, place), or None."""
+    return next((i for i, (asks, _) in enumerate(_ANSWER_TYPES) if asks.search(question)), None)
 
 
 def bigrams(text: str) -> set[str]:

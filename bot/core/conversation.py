@@ -7,6 +7,7 @@ import math
 import re
 from dataclasses import replace
 from typing import Protocol, Sequence
+from zoneinfo import ZoneInfo
 
 from bot.core import texts
 from bot.core.answer import compose
@@ -18,11 +19,13 @@ from bot.core.reading import (after_cancel, asks_for_action, asks_why_phone, ask
                               is_cancel, landline_only, looks_like_question, read_correction, wants_confidentiality)
 from bot.core.locks import KeyedLocks
 from bot.core.messages import Button, Citation, Incoming, Reply
-from bot.core.ports import AnswerLog, AnswerWriter, DialogueStore, IntentFeedback, Retriever, TicketDesk
+from bot.core.ports import (AnswerLog, AnswerWriter, CuratedAnswers, DialogueStore, IntentFeedback, Retriever,
+                            TicketDesk)
 from bot.core.privacy import find_phone, mask
 from bot.errors import BotError, IndexUnavailable
 
 log = logging.getLogger(__name__)
+_DISTRICT_ZONE = ZoneInfo("Asia/Shanghai")  # the day a curated answer was written, as the district counts days
 
 HANDOFF_LABEL = "转给工作人员"
 JUST_ASKING_LABEL = "只是咨询，不用派单"
@@ -50,7 +53,8 @@ class Conversation:
     def __init__(self, classifier: IntentClassifier, retriever: Retriever, dialogues: DialogueStore,
                  intake: Intake, desk: TicketDesk, emergency_numbers: dict[str, str],
                  staff: StaffCommands | None = None, writer: AnswerWriter | None = None,
-                 feedback: IntentFeedback | None = None, answers: AnswerLog | None = None):
+                 feedback: IntentFeedback | None = None, answers: AnswerLog | None = None,
+                 curated: CuratedAnswers | None = None):
         self.classifier = classifier
         self.retriever = retriever
         self.dialogues = dialogues
@@ -61,6 +65,7 @@ class Conversation:
         self.writer = writer
         self.feedback = feedback
         self.answers = answers
+        self.curated = curated
         self._locks = KeyedLocks()
 
     def handle(self, incoming: Incoming) -> list[Reply]:
@@ -234,6 +239,9 @@ class Conversation:
                 rewritten = self._safely(self.writer.rewrite, text, state.topic, state.last_question)
                 if rewritten:
                     query = question = rewritten
+        curated = self._curated(question if question != text else query)
+        if curated is not None:
+            return self._curated_reply(state, question, curated, handoff)
         try:
             hits = list(self.retriever.search(query))
             if not hits and not follow_up and state.topic and (len(text) <= 12 or
@@ -289,6 +297,29 @@ class Conversation:
         # The question-or-request guess is wrong for about one message in ten: a report read as a question
         # must be one tap from becoming a ticket, not a retyped /report.
         return [Reply(f"{body}\n\n{sources}", buttons=buttons, citations=citations, intent=QUESTION)]
+
+    def _curated(self, question: str):
+        """An admin's curated answer to a question like this one; a failing lookup falls back to the documents."""
+        if self.curated is None:
+            return None
+        try:
+            return self.curated.match(question)
+        except Exception:  # noqa: BLE001 - the documents still answer
+            log.exception("curated answer lookup failed")
+            return None
+
+    def _curated_reply(self, state: DialogueState, question: str, curated, handoff: bool) -> list[Reply]:
+        written = curated.written_at.astimezone(_DISTRICT_ZONE).strftime("%Y-%m-%d")
+        rests_on = f"，依据：{curated.source}" if curated.source else ""
+        citation = Citation("工作人员答复", "", written, "")
+        state.topic = state.topic_source = ""
+        state.last_question = question
+        buttons = [self._handoff_button(state, question, answered=True)] if handoff else []
+        entry = self._log_answer((state.channel, state.user_id), question, [f"工作人员答复 #{curated.id}"])
+        if entry is not None:
+            buttons += [Button("👍 有用", f"fb:up:{entry}"), Button("👎 没用", f"fb:down:{entry}")]
+        body = f"{curated.answer}\n\n来源：社区工作人员答复（{written}{rests_on}）"
+        return [Reply(body, buttons=buttons, citations=[citation], intent=QUESTION)]
 
     def _log_answer(self, who: tuple[str, str], question: str, sources: list[str]) -> int | None:
         """Log the question and what it got; a log that fails never costs the resident the answer."""

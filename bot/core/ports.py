@@ -7,6 +7,7 @@ in-memory fake in tests. The core imports nothing else from outside.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, Sequence
 
 
@@ -114,6 +115,23 @@ class IntentFeedback(Protocol):
 
     def record(self, channel: str, text: str, label: str, how: str) -> None:
         """label: question | request; how: chose (answered the unsure buttons) or corrected (undid the bot's guess)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CuratedMatch:
+    """The official answer an admin wrote to a question like the resident's."""
+
+    id: int
+    answer: str
+    source: str  # what it rests on
+    written_at: datetime
+    similarity: float
+
+
+class CuratedAnswers(Protocol):
+    def match(self, question: str) -> CuratedMatch | None:
+        """The curated answer to a question close enough to this one, counting the use; None otherwise."""
         ...
 
 

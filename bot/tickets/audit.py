@@ -19,7 +19,8 @@ from bot.tickets.sla import utcnow
 ACTION_LABELS = {"kb_upload": "上传文件", "kb_remove": "删除文件", "kb_reingest": "重新导入知识库",
                  "invite": "生成邀请码", "invite_revoke": "撤销邀请码", "staff_deactivate": "停用工作人员",
                  "password_reset": "重置密码", "ticket_assign": "派单/改派", "ticket_dismiss": "关闭工单",
-                 "question_handled": "处理居民问题", "kb_restore": "恢复文件的历史版本"}
+                 "question_handled": "处理居民问题", "kb_restore": "恢复文件的历史版本",
+                 "curated_save": "保存标准答复", "curated_retire": "停用标准答复"}
 
 
 class AuditLog:

@@ -280,3 +280,29 @@ async def test_a_group_chat_gets_no_answer_and_a_command_there_is_sent_to_privat
     assert note.params["text"] == texts.PRIVATE_ONLY
     assert conversation.seen == []
     assert not [t for t in botapi.texts_to(-100123) if "不该出现" in t]
+
+
+async def test_a_thumbs_down_with_its_reason_reaches_the_log_and_a_curated_answer_takes_over(botapi, run_channel):
+    from tests.fakes import sqlite_answer_stores
+
+    answers, curated = sqlite_answer_stores()
+    curated.save("老人家食堂几点开门", "老人家食堂每天10:30开门（2026年12月起）。", "景村社区通知", "staff:1")
+    conversation, _ = make_conversation(answers=answers, curated=curated)
+    await run_channel(conversation)
+
+    botapi.push_text(RESIDENT, "老人家食堂要带什么材料")
+    answered = await botapi.wait_for_text(RESIDENT, "来源")
+    keyboard = [b for row in answered.params["reply_markup"]["inline_keyboard"] for b in row]
+    down = next(b["callback_data"] for b in keyboard if b["text"] == "👎 没用")
+    botapi.push_callback(RESIDENT, down)
+    why = await botapi.wait_for_text(RESIDENT, "是哪里不好")
+    reason = next(b["callback_data"] for row in why.params["reply_markup"]["inline_keyboard"] for b in row
+                  if b["text"] == "内容过时")
+    botapi.push_callback(RESIDENT, reason)
+    await botapi.wait_for_text(RESIDENT, "已记下")
+    botapi.push_text(NEIGHBOUR, "老人家食堂几点开门")
+    taken = await botapi.wait_for_text(NEIGHBOUR, "社区工作人员答复")
+
+    [logged_curated, logged] = answers.recent("all")
+    assert (logged.vote, logged.reason, logged.channel) == ("down", "内容过时", "telegram")
+    assert "10:30" in taken.params["text"] and logged_curated.sources == ["工作人员答复 #1"]

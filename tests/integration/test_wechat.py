@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import itertools
 import logging
+import re
 import secrets
 import threading
 import time
@@ -678,3 +679,23 @@ async def test_an_unreachable_resident_does_not_hold_up_the_other_notifications(
     assert sent == 1
     assert standin.delivered() == ["您的工单已受理"]
     assert [m.user_id for m in outbox.pending("wechat")] == ["o-left-48h-ago"]
+
+
+async def test_a_thumbs_down_by_number_with_its_reason_reaches_the_log_and_a_curated_answer_takes_over(standin):
+    from tests.fakes import sqlite_answer_stores
+
+    answers, curated = sqlite_answer_stores()
+    curated.save("老人家食堂几点开门", "老人家食堂每天10:30开门（2026年12月起）。", "景村社区通知", "staff:1")
+    inner, _ = make_conversation(answers=answers, curated=curated)
+    async with serving(standin, Recording(inner)) as wx:
+        answered = await wx.say("老人家食堂要带什么材料")
+        down = next(n for n, label in re.findall(r"【(\d+)】([^\n【]+)", answered) if label.strip() == "👎 没用")
+        why = await wx.say(down)
+        outdated = next(n for n, label in re.findall(r"【(\d+)】([^\n【]+)", why) if label.strip() == "内容过时")
+        thanks = await wx.say(outdated)
+        taken = await wx.say("老人家食堂几点开门")
+
+    [logged_curated, logged] = answers.recent("all")
+    assert "是哪里不好" in why and "已记下" in thanks
+    assert (logged.vote, logged.reason, logged.channel) == ("down", "内容过时", "wechat")
+    assert "10:30" in taken and "社区工作人员答复" in taken and logged_curated.sources == ["工作人员答复 #1"]

@@ -95,3 +95,40 @@ def test_the_statistics_show_the_questions_the_not_covered_and_the_thumbs_down_r
         assert "居民提问 3：未覆盖率 33.3%（1/3），👎率 100.0%（1/1）" in cli.stdout
     finally:
         site.close()
+
+
+def test_a_curated_answer_takes_over_a_matching_question_and_not_an_unrelated_one(tmp_path):
+    import re
+
+    site = Site(tmp_path / "site")
+    try:
+        site.staff("a1", role="admin")
+        admin = site.login("a1")
+        page = admin.get("/console/curated?question=老人家食堂办卡要带什么材料").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        saved = admin.post("/console/curated", data={
+            "csrf": csrf, "question": "老人家食堂办卡要带什么材料",
+            "answer": "带本人身份证原件和一寸照片一张，到社区服务站办理（2026年起不再需要户口本）。",
+            "source": "河西区老人家食堂助餐服务办理指南"})
+        http = site.http()
+        ask = lambda user, text: http.post("/api/chat", json={"user_id": user, "text": text}).json()["replies"]  # noqa: E731
+
+        [taken] = ask("web-c1", "老人家食堂办卡要带什么材料？")
+        [other] = ask("web-c2", "老人家食堂几点开门")
+        [curated] = site.service.curated.all()
+        retire = admin.post(f"/console/curated/{curated.id}/retire", data={"csrf": csrf})
+        [after] = ask("web-c3", "老人家食堂办卡要带什么材料？")
+
+        assert saved.status_code == 303
+        assert "不再需要户口本" in taken["text"] and "来源：社区工作人员答复" in taken["text"]
+        assert "依据：河西区老人家食堂助餐服务办理指南" in taken["text"]
+        assert "fb:down:" in " ".join(b["payload"] for b in taken["buttons"])
+        assert "户口本" not in other["text"] and other["citations"][0]["title"] != "工作人员答复"
+        assert curated.hits == 1
+        assert retire.status_code == 303 and "不再需要户口本" not in after["text"]
+        audit = [e.action for e in site.service.staff.audit.recent()]
+        assert "curated_save" in audit and "curated_retire" in audit
+        listing = admin.get("/console/curated").text
+        assert "命中 1 次" in listing and "已停用" in listing
+    finally:
+        site.close()
