@@ -18,7 +18,8 @@ from bot.console.pages import Refusal, render, see_other
 from bot.tickets.sla import SHANGHAI
 
 CURATED_DONE = {"saved": "已保存。与它相近的居民问题会先收到这条答复。", "retired": "已停用这条标准答复。"}
-KINDS = {"queue": "待处理（未覆盖或👎，未处理）", "all": "全部", "not_covered": "未覆盖", "down": "👎 没用"}
+# plain words, not emoji: a staff PC without an emoji font shows boxes
+KINDS = {"queue": "待处理（未覆盖或被评“没用”）", "all": "全部", "not_covered": "未覆盖", "down": "被评“没用”"}
 
 
 def add_routes(router: APIRouter, console) -> None:

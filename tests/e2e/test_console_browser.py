@@ -335,3 +335,33 @@ def test_a_supervisor_filters_the_board_and_assigns_the_waiting_tickets_at_once(
     expect(page.get_by_role("status")).to_contain_text("已派单 2 张")
     expect(page.locator("li.ticket")).to_have_count(0)  # still filtered on 待派单: none left
     assert {live.service.store.get(t).status for t in (first, second)} == {"assigned"}
+
+
+def test_an_admin_works_through_the_question_queue_and_writes_a_curated_answer(live, phone):
+    live.staff("web-admin-5", role="admin", name="问答管理员")
+    [answer] = live.say("web-resident-10", "助浴车什么时候来")
+    down = next(b["payload"] for b in answer["buttons"] if b["label"] == "👎 没用")
+    [why] = live.say("web-resident-10", button=down)
+    live.say("web-resident-10", button=next(b["payload"] for b in why["buttons"] if b["label"] == "内容过时"))
+    page = phone(live.login_link("web-admin-5"))
+
+    page.get_by_role("link", name="问答记录").click()
+    item = page.locator("ul.questions li", has_text="助浴车什么时候来")
+    expect(item).to_contain_text("居民评：没用（内容过时）")
+    shot(page, "questions")
+    item.get_by_role("link", name="写标准答复").click()
+    expect(page.get_by_label("问题")).to_have_value("助浴车什么时候来")
+    page.get_by_label("答复", exact=True).fill("2026年12月起，助浴车改为每周四上午到景村社区服务站，请提前一天电话预约。")
+    page.get_by_label("依据（文件或规定）").fill("景村社区服务站通知（2026-12-01）")
+    shot(page, "curated")
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_role("status")).to_contain_text("已保存")
+
+    [taken] = live.say("web-resident-11", "助浴车什么时候来")
+    assert "每周四上午" in taken["text"] and "社区工作人员答复" in taken["text"]
+    page.reload()
+    expect(page.locator("ul.people li", has_text="助浴车什么时候来")).to_contain_text("命中 1 次")
+    page.goto(f"{live.base}/console/questions")
+    page.locator("ul.questions li", has_text="内容过时").get_by_role("button", name="标记已处理").click()
+    expect(page.get_by_role("status")).to_contain_text("已标记为已处理")
+    expect(page.locator("ul.questions li", has_text="内容过时")).to_have_count(0)

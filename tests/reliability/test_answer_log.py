@@ -92,7 +92,7 @@ def test_the_statistics_show_the_questions_the_not_covered_and_the_thumbs_down_r
         assert ">3<" in qa and "1 / 3 条" in qa and "1 / 1 次评价" in qa
         assert "问答,问题数,3" in csv_text and "问答,未覆盖率,33.3%（1/3）" in csv_text
         assert 'aria-label="问答"' not in supervisor  # the district's questions: admins only
-        assert "居民提问 3：未覆盖率 33.3%（1/3），👎率 100.0%（1/1）" in cli.stdout
+        assert "居民提问 3：未覆盖率 33.3%（1/3），“没用”率 100.0%（1/1）" in cli.stdout
     finally:
         site.close()
 
@@ -130,5 +130,25 @@ def test_a_curated_answer_takes_over_a_matching_question_and_not_an_unrelated_on
         assert "curated_save" in audit and "curated_retire" in audit
         listing = admin.get("/console/curated").text
         assert "命中 1 次" in listing and "已停用" in listing
+    finally:
+        site.close()
+
+
+def test_an_expired_document_is_not_cited_through_the_web_api(tmp_path):
+    site = Site(tmp_path / "site", ingest=False)
+    try:
+        (site.docs / "bath-2024.md").write_text(
+            "---\ntitle: 2024年社区助浴服务\nexpires: 2024-12-31\n---\n助浴车每周三上午到景村社区服务站，每次收费20元。\n", "utf-8")
+        (site.docs / "bath-2026.md").write_text(
+            "---\ntitle: 2026年社区助浴服务\neffective: 2026-01-01\n---\n助浴车每周四上午到景村社区服务站，每次收费25元。\n",
+            "utf-8")
+        site.service.knowledge.ingest(progress=False)
+        http = site.http()
+
+        replies = http.post("/api/chat", json={"user_id": "web-x", "text": "助浴车每周几来，收费多少"}).json()["replies"]
+
+        cited = {c["title"] for r in replies for c in r["citations"]}
+        assert "2026年社区助浴服务" in cited and "2024年社区助浴服务" not in cited
+        assert "20元" not in replies[-1]["text"]
     finally:
         site.close()
