@@ -40,7 +40,7 @@ def run_admin(settings, args) -> int:
             from bot.tickets.stats import Rate
 
             print(f"居民提问 {qa.questions}：未覆盖率 {Rate(qa.not_covered, qa.questions).label()}，"
-                  f"“没用”率 {Rate(qa.down, qa.voted).label()}")
+                  f"“没用”率 {Rate(qa.down, qa.voted).label()}，标准答复命中 {qa.curated}")
             print("问答按周：" + "，".join(f"{k} {v}" for k, v in sorted(qa.by_week.items())))
         return 0
     if args.admin_command == "intent-examples":

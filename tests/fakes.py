@@ -167,3 +167,25 @@ def sqlite_answer_stores(min_similarity: float = 0.95):
     Base.metadata.create_all(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
     return SqlAnswerLog(sessions, timedelta(days=365)), SqlCuratedAnswers(sessions, char_embedding, min_similarity)
+
+
+BATH_2024 = ("---\ntitle: 2024年社区助浴服务\nexpires: 2024-12-31\n---\n"
+             "助浴车每周三上午到景村社区服务站，每次收费20元。\n")
+BATH_2026 = ("---\ntitle: 2026年社区助浴服务\neffective: 2026-01-01\n---\n"
+             "助浴车每周四上午到景村社区服务站，每次收费25元。\n")
+
+
+def lifecycle_retriever(folder):
+    """The real retriever (hashing embedder, real index on disk) over a 2024 notice that has expired and its 2026
+    successor: what a channel test needs to show an expired document is never cited."""
+    from bot.app import build_knowledge
+    from bot.settings import load_settings
+
+    (folder / "knowledge").mkdir(parents=True, exist_ok=True)
+    (folder / "knowledge" / "bath-2024.md").write_text(BATH_2024, "utf-8")
+    (folder / "knowledge" / "bath-2026.md").write_text(BATH_2026, "utf-8")
+    (folder / "config.toml").write_text('[knowledge]\ndocs_dir = "knowledge"\nindex_dir = "index"\nmin_relevance = 0.0\n'
+                                        'check_named_items = false\n[embedding]\nbackend = "hashing"\n', "utf-8")
+    kb = build_knowledge(load_settings(folder / "config.toml"))
+    kb.ingest(progress=False)
+    return kb.retriever

@@ -79,7 +79,8 @@ class StatsViews:
     def qa_rows(self, qa) -> list[tuple[str, str, str]]:
         rows = [("问答", "问题数", str(qa.questions)),
                 ("问答", "未覆盖率", Rate(qa.not_covered, qa.questions).label()),
-                ("问答", "“没用”率（占评价）", Rate(qa.down, qa.voted).label())]
+                ("问答", "“没用”率（占评价）", Rate(qa.down, qa.voted).label()),
+                ("问答", "标准答复命中", str(qa.curated))]
         rows += [("问答按周", k, str(v)) for k, v in sorted(qa.by_week.items())]
         return rows
 

@@ -41,6 +41,7 @@ class QaFigures:
     not_covered: int = 0
     voted: int = 0
     down: int = 0
+    curated: int = 0  # answered by an admin's curated answer
     by_week: dict = None
 
     def __post_init__(self):
@@ -137,6 +138,7 @@ class SqlAnswerLog:
             out.not_covered += not row.sources
             out.voted += row.vote is not None
             out.down += row.vote == "down"
+            out.curated += any(source.startswith("工作人员答复") for source in row.sources)
         return out
 
     def queue_size(self) -> int:

@@ -306,3 +306,16 @@ async def test_a_thumbs_down_with_its_reason_reaches_the_log_and_a_curated_answe
     [logged_curated, logged] = answers.recent("all")
     assert (logged.vote, logged.reason, logged.channel) == ("down", "内容过时", "telegram")
     assert "10:30" in taken.params["text"] and logged_curated.sources == ["工作人员答复 #1"]
+
+
+async def test_an_expired_document_is_not_cited_on_telegram(botapi, run_channel, tmp_path):
+    from tests.fakes import lifecycle_retriever
+
+    conversation, _ = make_conversation(retriever=lifecycle_retriever(tmp_path))
+    await run_channel(conversation)
+
+    botapi.push_text(RESIDENT, "助浴车每周几来，收费多少")
+    answer = await botapi.wait_for_text(RESIDENT, "来源")
+
+    assert "2026年社区助浴服务" in answer.params["text"] and "2024年社区助浴服务" not in answer.params["text"]
+    assert "20元" not in answer.params["text"]

@@ -699,3 +699,13 @@ async def test_a_thumbs_down_by_number_with_its_reason_reaches_the_log_and_a_cur
     assert "是哪里不好" in why and "已记下" in thanks
     assert (logged.vote, logged.reason, logged.channel) == ("down", "内容过时", "wechat")
     assert "10:30" in taken and "社区工作人员答复" in taken and logged_curated.sources == ["工作人员答复 #1"]
+
+
+async def test_an_expired_document_is_not_cited_on_wechat(standin, tmp_path):
+    from tests.fakes import lifecycle_retriever
+
+    inner, _ = make_conversation(retriever=lifecycle_retriever(tmp_path))
+    async with serving(standin, Recording(inner)) as wx:
+        answer = await wx.say("助浴车每周几来，收费多少")
+
+    assert "2026年社区助浴服务" in answer and "2024年社区助浴服务" not in answer and "20元" not in answer

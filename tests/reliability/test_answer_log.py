@@ -92,7 +92,8 @@ def test_the_statistics_show_the_questions_the_not_covered_and_the_thumbs_down_r
         assert ">3<" in qa and "1 / 3 条" in qa and "1 / 1 次评价" in qa
         assert "问答,问题数,3" in csv_text and "问答,未覆盖率,33.3%（1/3）" in csv_text
         assert 'aria-label="问答"' not in supervisor  # the district's questions: admins only
-        assert "居民提问 3：未覆盖率 33.3%（1/3），“没用”率 100.0%（1/1）" in cli.stdout
+        assert "居民提问 3：未覆盖率 33.3%（1/3），“没用”率 100.0%（1/1），标准答复命中 0" in cli.stdout
+        assert "问答,标准答复命中,0" in csv_text
     finally:
         site.close()
 
@@ -130,6 +131,7 @@ def test_a_curated_answer_takes_over_a_matching_question_and_not_an_unrelated_on
         assert "curated_save" in audit and "curated_retire" in audit
         listing = admin.get("/console/curated").text
         assert "命中 1 次" in listing and "已停用" in listing
+        assert "问答,标准答复命中,1" in admin.get("/console/stats.csv").content.decode("utf-8-sig")
     finally:
         site.close()
 
