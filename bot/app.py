@@ -144,7 +144,8 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     outbox = SqlOutbox(sessions)
     ts = settings.tickets
     org = load_organisation(settings.resolve(ts.organisation_file))
-    sla = SlaPolicy(dict(ts.dispatch_hours), dict(ts.feedback_hours), ts.remind_before_minutes)
+    sla = SlaPolicy(dict(ts.dispatch_hours), dict(ts.feedback_hours), ts.remind_before_minutes,
+                    dict(ts.dispatch_working_days), dict(ts.feedback_working_days))
     store = TicketStore(sessions, org, sla, clock=clock or utcnow)
     store.listeners.append(TicketNotifications(store, outbox, dialogues))
     desk = ResidentDesk(store)

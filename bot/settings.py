@@ -89,6 +89,8 @@ class TicketSettings(_Section):
     feedback_hours: dict[str, float] = Field(
         default_factory=lambda: {"emergency": 2, "utility": 24, "general": 168, "complex": 360},
         description="Hours to the first feedback to the resident per SLA class.")
+    dispatch_working_days: dict[str, int] = Field(default_factory=dict, description="SLA classes whose dispatch deadline counts working days (Chinese holidays off, 调休 weekends on) instead of dispatch_hours.")
+    feedback_working_days: dict[str, int] = Field(default_factory=dict, description="SLA classes whose first-feedback deadline counts working days instead of feedback_hours, e.g. { general = 3 }.")
     remind_before_minutes: float = Field(30, ge=0, description="Remind the worker this long before the dispatch deadline.")
     auto_close_days: float = Field(7, gt=0, description="A resolved ticket the resident does not rate closes after this many days.")
     retention_days: float = Field(365, gt=0, description="Personal data of tickets closed longer ago than this is erased; statistics stay.")

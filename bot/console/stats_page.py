@@ -48,6 +48,19 @@ class StatsViews:
         store = self.console.store
         return compute_stats(store.sessions, since, store.clock(), community)
 
+    def calendar_warning(self) -> str:
+        """Working-day deadlines beyond the holidays the chinese-calendar package knows: say so, once a page."""
+        from bot.tickets.workdays import unsupported_year
+
+        ts = self.console.service.settings.tickets
+        if not (ts.dispatch_working_days or ts.feedback_working_days):
+            return ""
+        year = unsupported_year(datetime.now(SHANGHAI).date())
+        if year is None:
+            return ""
+        return (f"节假日数据不含 {year} 年：按工作日计算的时限暂按周一至周五计算。"
+                f"国务院公布 {year} 年放假安排后，请升级 chinese-calendar（pip install -U chinese-calendar）。")
+
     def qa(self, since: datetime | None):
         """The answer log's figures (the whole district: a question has no community)."""
         return self.console.service.answer_log.figures(since)
@@ -115,10 +128,11 @@ def add_routes(router: APIRouter, console) -> None:
         name = views.scope_name(chosen)
         tail = f"?{query}" if query else ""
         qa = views.qa(start) if visit.staff.role == "admin" else None
+        calendar = views.calendar_warning()
         rows = views.rows(stats) + (views.qa_rows(qa) if qa is not None else [])
         return render(request, "stats.html", title="统计", stats=stats, charts=views.charts(stats), scope_name=name,
                       rows=rows, pct=pct, qa=qa, qa_not_covered=Rate(qa.not_covered, qa.questions) if qa else None,
-                      qa_down=Rate(qa.down, qa.voted) if qa else None, communities=console.org.communities, chosen=chosen or "",
+                      qa_down=Rate(qa.down, qa.voted) if qa else None, calendar_warning=calendar, communities=console.org.communities, chosen=chosen or "",
                       since=since, csv_url="/console/stats.csv" + tail,
                       tickets_csv_url="/console/stats/tickets.csv" + tail,
                       tickets_xlsx_url="/console/stats/tickets.xlsx" + tail)

@@ -2,13 +2,15 @@
 
 Defaults follow Beijing's 12345 practice: dispatch within 1 h for emergencies,
 2 h for water/power/gas/heating ("utility"), 24 h otherwise; first feedback to
-the resident within 2 h / 24 h / 7 days, complex cases 15 days. Times are
-stored in UTC and shown in Asia/Shanghai.
+the resident within 2 h / 24 h / 7 days, complex cases 15 days. A class may count
+a deadline in working days instead (holidays off, 调休 weekends on: workdays.py),
+as district guides promise "3个工作日内". Times are stored in UTC and shown in
+Asia/Shanghai.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -26,6 +28,9 @@ class SlaPolicy:
     dispatch_hours: dict[str, float]
     feedback_hours: dict[str, float]
     remind_before_minutes: float = 30
+    # a class listed here counts that deadline in working days instead of hours ("3个工作日内答复")
+    dispatch_working_days: dict[str, int] = field(default_factory=dict)
+    feedback_working_days: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def default(cls) -> "SlaPolicy":
@@ -36,8 +41,17 @@ class SlaPolicy:
 
     def deadlines(self, sla_class: str, created: datetime) -> Deadlines:
         cls = sla_class if sla_class in self.dispatch_hours else "general"
-        return Deadlines(created + timedelta(hours=self.dispatch_hours[cls]),
-                         created + timedelta(hours=self.feedback_hours[cls]))
+        return Deadlines(self._due(created, self.dispatch_hours[cls], self.dispatch_working_days.get(cls)),
+                         self._due(created, self.feedback_hours[cls], self.feedback_working_days.get(cls)))
+
+    @staticmethod
+    def _due(created: datetime, hours: float, working_days: int | None) -> datetime:
+        if not working_days:
+            return created + timedelta(hours=hours)
+        from bot.tickets.workdays import add_working_days
+
+        local_due = add_working_days(as_utc(created).astimezone(SHANGHAI), int(working_days))
+        return local_due.astimezone(timezone.utc)
 
 
 def utcnow() -> datetime:

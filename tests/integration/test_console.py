@@ -886,3 +886,23 @@ def test_a_scanned_pdf_is_ingested_answers_a_question_and_is_marked_as_read_by_o
     listing = client.get("/console/kb").text
     row = listing[listing.index("理发通知扫描件.pdf"):][:1500]
     assert "文字由 OCR 识别" in row
+
+
+def test_the_statistics_warn_when_working_day_deadlines_run_past_the_known_holidays(tmp_path, write_samples):
+    site = Site(tmp_path, write_samples, ingest=False)
+    site.service.settings.tickets.feedback_working_days["general"] = 3
+    site.staff("a1", role="admin")
+
+    page = site.login("a1").get("/console/stats").text
+    from datetime import datetime
+
+    from bot.tickets.sla import SHANGHAI
+    from bot.tickets.workdays import unsupported_year
+
+    missing = unsupported_year(datetime.now(SHANGHAI).date())  # 2027 with chinese-calendar 1.11 in 2026
+    if missing is None:  # a newer package knows this year and the next: nothing to warn of
+        assert "节假日数据不含" not in page
+    else:
+        assert f"节假日数据不含 {missing} 年" in page and "chinese-calendar" in page
+    site.service.settings.tickets.feedback_working_days.clear()
+    assert "节假日数据不含" not in site.login("a1").get("/console/stats").text  # hours only: nothing to warn of

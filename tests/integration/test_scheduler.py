@@ -191,3 +191,31 @@ def test_a_ticket_nobody_was_assigned_warns_the_supervisor_before_its_dispatch_d
 
     warning = database.messages_to("boss")[before:]
     assert len(warning) == 1 and ticket.id in warning[0].text and "请尽快在工作台派单" in warning[0].text
+
+
+def test_the_deadline_watch_does_not_escalate_over_the_spring_festival(database):
+    from datetime import datetime, timedelta, timezone
+
+    from bot.tickets.notifications import TicketNotifications
+    from bot.tickets.scheduler import DeadlineWatch
+    from bot.tickets.sla import SlaPolicy
+    from bot.tickets.store import TicketStore
+    from bot.storage.outbox import SqlOutbox
+
+    base = SlaPolicy.default()
+    policy = SlaPolicy(base.dispatch_hours, base.feedback_hours, dispatch_working_days={"general": 1})
+    store = TicketStore(database.sessions, database.org, policy, clock=database.clock)
+    store.listeners.append(TicketNotifications(store, SqlOutbox(database.sessions)))
+    database.add_staff("supervisor", user_id="boss", community="jingcun")
+    database.clock.now = datetime(2026, 2, 14, 8, 0, tzinfo=timezone.utc)  # 16:00 on the 调休 Saturday
+    ticket, _ = store.file(database.draft("景村里5号楼楼道堆满纸箱子，过不去人"))  # nobody on duty: it waits
+    watch = DeadlineWatch(store, timedelta(minutes=30), timedelta(days=7))
+
+    database.clock.now = datetime(2026, 2, 20, 8, 0, tzinfo=timezone.utc)  # mid-festival
+    during = watch.tick()
+    database.clock.now = datetime(2026, 2, 24, 8, 30, tzinfo=timezone.utc)  # the first working day, 16:30
+
+    assert store.get(ticket.id).dispatch_due.replace(tzinfo=timezone.utc) == datetime(2026, 2, 24, 8, 0,
+                                                                                     tzinfo=timezone.utc)
+    assert during.escalated == 0 and during.reminded == 0
+    assert watch.tick().escalated == 1

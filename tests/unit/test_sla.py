@@ -54,3 +54,43 @@ def test_a_naive_time_read_back_from_sqlite_is_taken_as_utc():
     naive = datetime(2026, 11, 23, 15, 30)
 
     assert as_utc(naive) == FILED and local(naive) == "2026-11-23 23:30"
+
+
+BEIJING = timezone(timedelta(hours=8))
+
+
+def working_day_policy(**days) -> SlaPolicy:
+    base = SlaPolicy.default()
+    return SlaPolicy(base.dispatch_hours, base.feedback_hours, feedback_working_days=days)
+
+
+@pytest.mark.parametrize("filed, working_days, due", [
+    # Friday before the 2026 Spring Festival: the 调休 Saturday (Feb 14) counts, Feb 15-23 are off
+    (datetime(2026, 2, 13, 10, 0, tzinfo=BEIJING), 3, datetime(2026, 2, 25, 10, 0, tzinfo=BEIJING)),
+    # filed on a holiday: the count starts with the next working day
+    (datetime(2026, 2, 17, 9, 0, tzinfo=BEIJING), 1, datetime(2026, 2, 24, 9, 0, tzinfo=BEIJING)),
+    # the 调休 Saturday after the festival is a working day, the Sunday after it is not
+    (datetime(2026, 2, 27, 16, 0, tzinfo=BEIJING), 2, datetime(2026, 3, 2, 16, 0, tzinfo=BEIJING)),
+    # an ordinary week: Friday + 3 working days is Wednesday
+    (datetime(2026, 11, 20, 10, 0, tzinfo=BEIJING), 3, datetime(2026, 11, 25, 10, 0, tzinfo=BEIJING)),
+])
+def test_a_deadline_in_working_days_skips_holidays_and_counts_adjusted_weekends(filed, working_days, due):
+    deadlines = working_day_policy(general=working_days).deadlines("general", filed.astimezone(timezone.utc))
+
+    assert deadlines.feedback == due
+    assert deadlines.dispatch - filed == timedelta(hours=24)  # dispatch stays in hours
+
+
+def test_beyond_the_calendar_package_years_monday_to_friday_count_and_admins_are_warned(caplog):
+    from bot.tickets import workdays
+    from bot.tickets.workdays import unsupported_year
+
+    workdays._warned.discard(2027)  # warned once a year per process: this test must see it
+    filed = datetime(2026, 12, 31, 10, 0, tzinfo=BEIJING)  # a Thursday; 2027's holidays are not known yet
+
+    with caplog.at_level("WARNING"):
+        due = working_day_policy(general=2).deadlines("general", filed.astimezone(timezone.utc)).feedback
+
+    assert due == datetime(2027, 1, 4, 10, 0, tzinfo=BEIJING)  # Fri Jan 1 counted as a weekday, then Monday
+    assert "2027" in caplog.text and "upgrade" in caplog.text
+    assert unsupported_year(datetime(2026, 12, 6).date()) == 2027
