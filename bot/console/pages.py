@@ -95,6 +95,20 @@ class ConsoleRoute(APIRoute):
         return console_handler
 
 
+def start_of_day(since: str):
+    """A "开始日期" form field (2026-11-01) as the start of that district day; None when empty."""
+    from datetime import datetime
+
+    from bot.tickets.sla import SHANGHAI
+
+    if not since:
+        return None
+    try:
+        return datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=SHANGHAI)
+    except ValueError as exc:
+        raise Refusal(400, "开始日期的格式应当是 2026-11-01。") from exc
+
+
 def who(actor: str, people: dict) -> str:
     """An event's actor as people read it: "王芳（网格员）", 居民, 系统 (people: staff by id)."""
     kind, _, number = actor.partition(":")

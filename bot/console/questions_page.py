@@ -7,15 +7,12 @@ log never shows who asked: it stores only a hash of the resident's account.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from bot.console.auth import Visit
-from bot.console.pages import Refusal, render, see_other
-from bot.tickets.sla import SHANGHAI
+from bot.console.pages import Refusal, render, see_other, start_of_day
 
 CURATED_DONE = {"saved": "已保存。与它相近的居民问题会先收到这条答复。", "retired": "已停用这条标准答复。"}
 # plain words, not emoji: a staff PC without an emoji font shows boxes
@@ -34,12 +31,7 @@ def add_routes(router: APIRouter, console) -> None:
     def questions_page(request: Request, kind: str = "queue", source: str = "", since: str = "", ok: str = "",
                        visit: Visit = Depends(admin)) -> Response:
         kind = kind if kind in KINDS else "queue"
-        start = None
-        if since:
-            try:
-                start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=SHANGHAI)
-            except ValueError as exc:
-                raise Refusal(400, "开始日期的格式应当是 2026-11-01。") from exc
+        start = start_of_day(since)
         rows = log.recent(kind, source.strip()[:100], start)
         return render(request, "questions.html", title="问答记录", rows=rows, kinds=KINDS, kind=kind,
                       source=source, since=since, top=log.top_sources(), queue=log.queue_size(),

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from bot.console.auth import Visit
 from bot.console.charts import bar_chart, column_chart
 from bot.console.exports import as_csv, as_xlsx, file_name, ticket_rows
-from bot.console.pages import Refusal, render
+from bot.console.pages import Refusal, render, start_of_day
 from bot.tickets.lifecycle import STATUS_LABELS
 from bot.tickets.sla import SHANGHAI
 from bot.tickets.stats import Rate, Stats, compute_stats
@@ -36,12 +36,7 @@ class StatsViews:
             community = visit.staff.community
         elif community and community not in self.org.communities:
             raise Refusal(400, f"没有社区 {community}。")
-        start = None
-        if since:
-            try:
-                start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=SHANGHAI)
-            except ValueError as exc:
-                raise Refusal(400, "开始日期的格式应当是 2026-11-01。") from exc
+        start = start_of_day(since)
         return community or None, start
 
     def compute(self, community: str | None, since: datetime | None) -> Stats:
