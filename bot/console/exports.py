@@ -15,6 +15,7 @@ from urllib.parse import quote
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from bot.console.tickets_page import coarse_place
 from bot.core.privacy import mask
 from bot.tickets.lifecycle import STATUS_LABELS
 from bot.tickets.models import Staff, Ticket
@@ -42,7 +43,7 @@ def ticket_rows(console, community: str | None, since: datetime | None) -> list[
         community_name = org.communities[t.community_id].name if t.community_id in org.communities else ""
         grid_name = org.grids[t.grid_id].name if t.grid_id in org.grids else "未匹配网格"
         rows.append([t.id, local(t.created_at), t.category, STATUS_LABELS.get(t.status, t.status), community_name,
-                     grid_name, people.get(t.assignee_id, ""), _coarse(t.place), _coarse(mask(t.description))[:200],
+                     grid_name, people.get(t.assignee_id, ""), coarse_place(t.place), coarse_place(mask(t.description))[:200],
                      local(t.dispatch_due), local(t.accepted_at), local(t.feedback_due), local(t.resolved_at),
                      local(t.closed_at), "是" if _late(t, now) else "否", str(t.rating or "")])
     return rows
@@ -54,12 +55,6 @@ def _late(t: Ticket, now: datetime) -> bool:
         return False
     contacted = as_utc(t.accepted_at) if t.accepted_at is not None else None
     return (contacted or now) > as_utc(t.dispatch_due)
-
-
-def _coarse(place: str) -> str:
-    import re
-
-    return re.sub(r"\d{1,4}\s*(室|号房|房间)", "***室", place or "")
 
 
 def file_name(what: str, scope_name: str, since: datetime | None, now: datetime, suffix: str) -> str:

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from bot.core.district_time import DISTRICT_ZONE, district_today
 from bot.errors import BotError
 from bot.retrieval.ingest import IngestReport
 from bot.retrieval.layout import MANIFEST
 from bot.retrieval.loaders import SUPPORTED_SUFFIXES
-from bot.retrieval.retriever import DISTRICT_ZONE
 from bot.tickets.sla import local
 
 log = logging.getLogger(__name__)
@@ -338,8 +338,6 @@ EXPIRY_WARNING_DAYS = 30
 def in_force_note(effective: str | None, expires: str | None, today: str | None = None) -> str:
     """What admins must know about a document's days in force: not yet, expired, or expiring within 30 days."""
     from datetime import date
-
-    from bot.retrieval.retriever import district_today
 
     today = today or district_today()
     if effective and today < effective:

@@ -7,11 +7,11 @@ import math
 import re
 from dataclasses import replace
 from typing import Protocol, Sequence
-from zoneinfo import ZoneInfo
 
 from bot.core import texts
 from bot.core.answer import compose
 from bot.core.dialogue import DialogueState, IntakeDraft
+from bot.core.district_time import DISTRICT_ZONE
 from bot.core.intake import ASK_WHAT, Intake
 from bot.core.intents import (ABOUT, COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, QUESTION, REQUEST, THANKS,
                               UNSURE, IntentClassifier)
@@ -25,7 +25,6 @@ from bot.core.privacy import find_phone, mask
 from bot.errors import BotError, IndexUnavailable
 
 log = logging.getLogger(__name__)
-_DISTRICT_ZONE = ZoneInfo("Asia/Shanghai")  # the day a curated answer was written, as the district counts days
 
 HANDOFF_LABEL = "转给工作人员"
 JUST_ASKING_LABEL = "只是咨询，不用派单"
@@ -309,7 +308,7 @@ class Conversation:
             return None
 
     def _curated_reply(self, state: DialogueState, question: str, curated, handoff: bool) -> list[Reply]:
-        written = curated.written_at.astimezone(_DISTRICT_ZONE).strftime("%Y-%m-%d")
+        written = curated.written_at.astimezone(DISTRICT_ZONE).strftime("%Y-%m-%d")
         rests_on = f"，依据：{curated.source}" if curated.source else ""
         citation = Citation("工作人员答复", "", written, "")
         state.topic = state.topic_source = ""

@@ -28,10 +28,8 @@ not cover it. The cut points are calibrated for m3e-small on the benchmark sets.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -40,6 +38,7 @@ from bot.retrieval.answerable import AnswerabilityParams, TopicSimilarity, head_
 from bot.retrieval.embeddings import Embedder, embed_documents
 from bot.retrieval.index import KnowledgeIndex, Snapshot
 from bot.core.chinese import simplified
+from bot.core.district_time import district_today  # a policy's first and last day are the district's days
 from bot.retrieval.tokenize import tokenize, words
 
 CANDIDATES = 50
@@ -53,11 +52,6 @@ DENSE_RELEVANT = 0.75
 MATCH_RELEVANT = 0.8
 PROBES = Path(__file__).resolve().parent / "data" / "offtopic_probes.txt"
 PROBE_QUANTILE = 0.95
-DISTRICT_ZONE = ZoneInfo("Asia/Shanghai")  # a policy's first and last day are the district's days
-
-
-def district_today() -> str:
-    return datetime.now(DISTRICT_ZONE).date().isoformat()
 
 
 @dataclass

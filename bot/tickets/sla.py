@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from bot.core.district_time import DISTRICT_ZONE
+
+SHANGHAI = DISTRICT_ZONE
 
 
 @dataclass(frozen=True)
