@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text, delete, select, update
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, delete, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from bot.core.district_time import DISTRICT_ZONE
 from bot.core.privacy import mask
 from bot.storage.db import Base
 
@@ -30,6 +31,7 @@ class AnswerLogRow(Base):
     asker: Mapped[str] = mapped_column(String(64))  # sha256 of channel:user_id, never the id itself
     question: Mapped[str] = mapped_column(Text)
     sources: Mapped[list] = mapped_column(JSON, default=list)  # titles cited; [] = not covered
+    covered: Mapped[bool] = mapped_column(Boolean, default=True)  # sources != []: the queue is filtered in SQL
     vote: Mapped[str | None] = mapped_column(String(8), nullable=True)  # up | down
     reason: Mapped[str] = mapped_column(String(100), default="")
     handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -73,7 +75,8 @@ class SqlAnswerLog:
 
     def record(self, channel: str, user_id: str, question: str, sources: list[str]) -> int:
         row = AnswerLogRow(at=self.clock(), channel=channel[:16], asker=_asker(channel, user_id),
-                           question=mask(question.strip())[: self.MAX_QUESTION], sources=list(dict.fromkeys(sources)))
+                           question=mask(question.strip())[: self.MAX_QUESTION], sources=list(dict.fromkeys(sources)),
+                           covered=bool(sources))
         with self._sessions.begin() as session:
             session.add(row)
             session.flush()
@@ -99,19 +102,24 @@ class SqlAnswerLog:
     def recent(self, kind: str = "all", source: str = "", since: datetime | None = None,
                limit: int = 200) -> list[LoggedAnswer]:
         """Newest first. kind: all | not_covered | down | queue (not covered or 👎, not yet handled)."""
-        query = select(AnswerLogRow).order_by(AnswerLogRow.id.desc()).limit(limit)
+        query = select(AnswerLogRow).where(*self._kind(kind)).order_by(AnswerLogRow.id.desc())
         if since is not None:
             query = query.where(AnswerLogRow.at >= since)
-        rows = self._rows(query)
+        if not source:
+            return self._rows(query.limit(limit))
+        # the titles are JSON: matched here, over every row the other filters let through
+        return [r for r in self._rows(query) if any(source in s for s in r.sources)][:limit]
+
+    @staticmethod
+    def _kind(kind: str) -> list:
         if kind == "not_covered":
-            rows = [r for r in rows if not r.sources]
-        elif kind == "down":
-            rows = [r for r in rows if r.vote == "down"]
-        elif kind == "queue":
-            rows = [r for r in rows if (not r.sources or r.vote == "down") and not r.handled]
-        if source:
-            rows = [r for r in rows if any(source in s for s in r.sources)]
-        return rows
+            return [AnswerLogRow.covered.is_(False)]
+        if kind == "down":
+            return [AnswerLogRow.vote == "down"]
+        if kind == "queue":
+            return [or_(AnswerLogRow.covered.is_(False), AnswerLogRow.vote == "down"),
+                    AnswerLogRow.handled_at.is_(None)]
+        return []
 
     def top_sources(self, limit: int = 10) -> list[tuple[str, int]]:
         counts: dict[str, int] = {}
@@ -122,16 +130,13 @@ class SqlAnswerLog:
 
     def figures(self, since: datetime | None = None) -> "QaFigures":
         """Questions per ISO week (district time), and how many were not covered, rated 👎, rated at all."""
-        from zoneinfo import ZoneInfo
-
-        zone = ZoneInfo("Asia/Shanghai")
         query = select(AnswerLogRow)
         if since is not None:
             query = query.where(AnswerLogRow.at >= since)
         out = QaFigures()
         for row in self._rows(query):
             at = row.at if row.at.tzinfo else row.at.replace(tzinfo=timezone.utc)
-            year, week, _ = at.astimezone(zone).isocalendar()
+            year, week, _ = at.astimezone(DISTRICT_ZONE).isocalendar()
             label = f"{year}-W{week:02d}"
             out.by_week[label] = out.by_week.get(label, 0) + 1
             out.questions += 1
@@ -142,7 +147,8 @@ class SqlAnswerLog:
         return out
 
     def queue_size(self) -> int:
-        return len(self.recent("queue", limit=10000))
+        with self._sessions() as session:
+            return session.scalar(select(func.count()).select_from(AnswerLogRow).where(*self._kind("queue"))) or 0
 
     def erase_before(self, cutoff: datetime) -> int:
         with self._sessions.begin() as session:

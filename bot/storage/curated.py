@@ -97,7 +97,10 @@ class SqlCuratedAnswers:
                     for r in s.scalars(select(CuratedAnswerRow).order_by(CuratedAnswerRow.id.desc()))]
 
     def get(self, curated_id: int) -> Curated | None:
-        return next((c for c in self.all() if c.id == curated_id), None)
+        with self._sessions() as s:
+            r = s.get(CuratedAnswerRow, curated_id)
+            return None if r is None else Curated(r.id, r.question, r.answer, r.source, r.written_at,
+                                                  r.retired_at is not None, r.hits)
 
     def save(self, question: str, answer: str, source: str, by: str, curated_id: int | None = None) -> int:
         """Write a new curated answer, or a new text of one (its date becomes today's: the admin vouches anew)."""

