@@ -169,10 +169,12 @@ def sqlite_answer_stores(min_similarity: float = 0.95):
     return SqlAnswerLog(sessions, timedelta(days=365)), SqlCuratedAnswers(sessions, char_embedding, min_similarity)
 
 
+# the expired notice is worded like the resident's question, its successor is not: without the dates, the
+# expired one would be the answer
 BATH_2024 = ("---\ntitle: 2024年社区助浴服务\nexpires: 2024-12-31\n---\n"
-             "助浴车每周三上午到景村社区服务站，每次收费20元。\n")
+             "助浴车每周几来，收费多少？助浴车每周三上午来，收费20元。\n")
 BATH_2026 = ("---\ntitle: 2026年社区助浴服务\neffective: 2026-01-01\n---\n"
-             "助浴车每周四上午到景村社区服务站，每次收费25元。\n")
+             "自2026年起，助浴服务改在周四上午，费用25元。\n")
 
 
 def lifecycle_retriever(folder):
