@@ -7,6 +7,7 @@
     python -m bot admin password --staff ID       (the password is asked, or read from stdin)
     python -m bot admin migrate [--check]
     python -m bot admin backup --out FILE / restore FILE
+    python -m bot admin duty --community ID [--day DATE] [--set ID,NAME,… | --clear]
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     restore = admin_sub.add_parser("restore", parents=[common],
                                    help="restore an archive into an empty database (the index is rebuilt at start)")
     restore.add_argument("archive", help="an archive written by admin backup")
+    duty = admin_sub.add_parser("duty", parents=[common],
+                                help="今日我当班: print a community's duty roster, or set or clear one day's")
+    duty.add_argument("--community", required=True, help="community id (see district.toml)")
+    duty.add_argument("--day", default="",
+                      help="the day: YYYY-MM-DD, today or tomorrow (printing: the first of 7 days; default today)")
+    action = duty.add_mutually_exclusive_group()
+    action.add_argument("--set", dest="people", help="who is on duty that day: staff ids or exact names, comma-separated")
+    action.add_argument("--clear", action="store_true", help="remove that day's shifts")
     return parser
 
 

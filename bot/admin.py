@@ -45,7 +45,51 @@ def run_admin(settings, args) -> int:
         return 0
     if args.admin_command == "intent-examples":
         return export_intent_examples(service, args.since, args.out)
+    if args.admin_command == "duty":
+        return duty_command(service, args)
     return 2
+
+
+def duty_command(service, args) -> int:
+    """Print seven days of a community's roster, or set (--set) or clear (--clear) one day."""
+    from datetime import timedelta
+
+    roster, org = service.roster, service.store.org
+    if args.community not in org.communities:
+        raise ConfigError(f"unknown community {args.community!r}; known: {', '.join(org.communities)}")
+    today = roster.today()
+    words = {"": today, "today": today, "今天": today, "tomorrow": today + timedelta(days=1),
+             "明天": today + timedelta(days=1)}
+    try:
+        day = words[args.day] if args.day in words else datetime.strptime(args.day, "%Y-%m-%d").date()
+    except ValueError as exc:
+        raise ConfigError(f"--day must be a date like 2026-12-08, today or tomorrow, not {args.day!r}") from exc
+    members = roster.members(args.community)
+    if args.people is not None or args.clear:
+        if args.clear or not args.people.strip():
+            ids = []
+        else:
+            ids = [_staff_id(token.strip(), members) for token in args.people.replace("，", ",").split(",")
+                   if token.strip()]
+        names = roster.set_day(args.community, day, ids, "cli")
+        print(f"{org.communities[args.community].name} {day.isoformat()} 当班：{'、'.join(names) or '（已清空）'}")
+        return 0
+    names = {p.id: p.name for p in members}
+    print(f"{org.communities[args.community].name} 值班表（没排班的日子按各人的“在岗”状态派单）：")
+    for when, ids in roster.week(args.community, day).items():
+        people = "、".join(f"{names.get(i, i)}（{i}）" for i in ids) or "未排班"
+        print(f"{when.isoformat()} 周{'一二三四五六日'[when.weekday()]}  {people}")
+    return 0
+
+
+def _staff_id(token: str, members) -> int:
+    """A staff id, or the exact name of one of the community's people."""
+    if token.isdigit():
+        return int(token)
+    found = [p.id for p in members if p.name == token]
+    if len(found) != 1:
+        raise ConfigError(f"no single staff member of this community is named {token!r}; use the id")
+    return found[0]
 
 
 def backup_command(settings, args) -> int:

@@ -105,6 +105,8 @@ class Service:
     metrics: object = None
     answer_log: object = None
     curated: object = None
+    roster: object = None
+    intake: object = None
 
 
 def build_service(settings: Settings, embedder: Embedder | None = None, clock=None,
@@ -129,6 +131,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     from bot.storage.outbox import SqlOutbox
     from bot.tickets.categories import CategoryClassifier, load_categories
     from bot.tickets.desk import ResidentDesk
+    from bot.tickets.duty import DutyBoard, DutyRoster
     from bot.tickets.notifications import TicketNotifications
     from bot.tickets.organisation import PlaceResolver, load_organisation
     from bot.tickets.scheduler import DeadlineWatch
@@ -151,7 +154,9 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     desk = ResidentDesk(store)
     directory = StaffDirectory(store)
     categorizer = CategoryClassifier(load_categories(settings.resolve(ts.categories_file)), knowledge.embedder)
-    intake = Intake(desk, PlaceResolver(org), categorizer)
+    places = PlaceResolver(org)
+    intake = Intake(desk, places, categorizer)
+    roster = DutyRoster(sessions, org, clock=store.clock, audit=directory.audit)
     if intent_model is None:
         intent_model = build_intent_model(settings, knowledge.embedder)
     writer = None
@@ -167,7 +172,9 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     console_auth = ConsoleAuth(sessions, settings.console, clock=store.clock)
     kb_admin = KbAdmin(knowledge, settings.console.max_upload_mb)
     kb_chat = KnowledgeChatAdmin(kb_admin, directory)
-    staff_commands = StaffCommandChain(StaffChat(directory),
+    from bot.core.walk_in import read_note
+
+    staff_commands = StaffCommandChain(StaffChat(directory, lambda note: read_note(intake, note)),
                                        ConsoleLinkCommand(console_auth, directory, console_base_url(settings)), kb_chat)
     intent_feedback = SqlIntentFeedback(sessions, timedelta(days=ts.retention_days), clock=store.clock)
     answer_log = SqlAnswerLog(sessions, timedelta(days=ts.retention_days), clock=store.clock)
@@ -175,7 +182,8 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
                                 clock=store.clock)
     core = Conversation(IntentClassifier(intent_model, band), knowledge.retriever, dialogues, intake, desk,
                         dict(settings.emergency.numbers), staff=staff_commands, writer=writer,
-                        feedback=intent_feedback, answers=answer_log, curated=curated)
+                        feedback=intent_feedback, answers=answer_log, curated=curated,
+                        duty=DutyBoard(roster, places))
     metrics = ServiceMetrics()
     conversation = MeteredConversation(
         DurableConversation(core, FileJournal(settings.resolve(settings.database.journal_dir)), outbox, is_outage),
@@ -186,7 +194,8 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     watch.erasers.append(answer_log.erase_before)
     service = Service(settings, knowledge, engine, sessions, dialogues, outbox, store, desk, directory, conversation,
                       watch, categorizer, console_auth=console_auth, kb_admin=kb_admin, kb_chat=kb_chat,
-                      intent_feedback=intent_feedback, metrics=metrics, answer_log=answer_log, curated=curated)
+                      intent_feedback=intent_feedback, metrics=metrics, answer_log=answer_log, curated=curated,
+                      roster=roster, intake=intake)
     metrics.registry.register(StateCollector(service))
     return service
 

@@ -19,11 +19,14 @@ class FakeRetriever:
     def __init__(self, hits: list[Hit] | None = None):
         self.hits = hits or []
         self.queries: list[str] = []
+        self.audiences: list[str] = []
 
-    def search(self, query: str, k: int | None = None) -> list[Hit]:
+    def search(self, query: str, k: int | None = None, audience: str = "public") -> list[Hit]:
         self.queries.append(query)
+        self.audiences.append(audience)
         grams = {query[i:i + 2] for i in range(len(query) - 1)}
-        found = [h for h in self.hits if any(g in h.text or g in h.title for g in grams if g.strip())]
+        found = [h for h in self.hits if any(g in h.text or g in h.title for g in grams if g.strip())
+                 and (audience == "staff" or h.audience == "public")]
         return found[: k or 5]
 
 

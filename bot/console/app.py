@@ -9,6 +9,9 @@
     /console/tickets…  tickets_page.py     /console/stats…  stats_page.py
     /console/kb…       kb_page.py          /console/staff…  staff_page.py
     /console/questions… questions_page.py  (the answer log and its queue)
+    /console/ask        ask_page.py        (问答: the knowledge base as workers see it, with the ranked passages)
+    /console/file…      file_page.py       (受理: a ticket filed for a resident at the window, by phone, on a visit)
+    /console/duty…      duty_page.py       (值班: the community's duty roster, 今日我当班)
 
 Every POST form carries a CSRF token (the session's, or before login a cookie's),
 checked in constant time; a POST without it is refused with 403.
@@ -97,7 +100,7 @@ class Console:
 
 def create_console_router(service, auth: ConsoleAuth | None = None, kb: KbAdmin | None = None) -> APIRouter:
     """Every /console route, for create_web_app(extra_routes=[...])."""
-    from bot.console import kb_page, questions_page, staff_page, stats_page, tickets_page
+    from bot.console import ask_page, duty_page, file_page, kb_page, questions_page, staff_page, stats_page, tickets_page
 
     console = Console(service, auth, kb)
     router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
@@ -107,6 +110,9 @@ def create_console_router(service, auth: ConsoleAuth | None = None, kb: KbAdmin 
     kb_page.add_routes(router, console)
     staff_page.add_routes(router, console)
     questions_page.add_routes(router, console)
+    ask_page.add_routes(router, console)
+    file_page.add_routes(router, console)
+    duty_page.add_routes(router, console)
     return router
 
 

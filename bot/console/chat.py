@@ -44,6 +44,9 @@ class StaffCommandChain:
                 return replies
         return None
 
+    def is_staff(self, channel: str, user_id: str) -> bool:
+        return any(getattr(h, "is_staff", None) and h.is_staff(channel, user_id) for h in self.handlers)
+
 
 class ConsoleLinkCommand:
     """/console: send a staff member a one-time link that logs them into the web console."""

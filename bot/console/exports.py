@@ -17,12 +17,12 @@ from sqlalchemy import select
 
 from bot.console.tickets_page import coarse_place
 from bot.core.privacy import mask
-from bot.tickets.lifecycle import STATUS_LABELS
+from bot.tickets.lifecycle import SOURCE_LABELS, STATUS_LABELS
 from bot.tickets.models import Staff, Ticket
 from bot.tickets.sla import SHANGHAI, as_utc, local
 
 HEADER = ["工单号", "提交时间", "类别", "状态", "社区", "网格", "网格员", "位置", "问题", "联系时限", "首次联系",
-          "反馈时限", "办结反馈时间", "办结时间", "是否超时", "评分"]
+          "反馈时限", "办结反馈时间", "办结时间", "是否超时", "评分", "来源", "代登记人"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -45,7 +45,8 @@ def ticket_rows(console, community: str | None, since: datetime | None) -> list[
         rows.append([t.id, local(t.created_at), t.category, STATUS_LABELS.get(t.status, t.status), community_name,
                      grid_name, people.get(t.assignee_id, ""), coarse_place(t.place), coarse_place(mask(t.description))[:200],
                      local(t.dispatch_due), local(t.accepted_at), local(t.feedback_due), local(t.resolved_at),
-                     local(t.closed_at), "是" if _late(t, now) else "否", str(t.rating or "")])
+                     local(t.closed_at), "是" if _late(t, now) else "否", str(t.rating or ""),
+                     SOURCE_LABELS.get(t.source, t.source), people.get(t.filed_by, "")])
     return rows
 
 

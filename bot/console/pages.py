@@ -52,9 +52,9 @@ def nav_for(staff) -> list[tuple[str, str]]:
     """The menu a staff member sees: (path, label)."""
     if staff is None:
         return []
-    items = [("/console/tickets", "工单")]
+    items = [("/console/tickets", "工单"), ("/console/file", "受理"), ("/console/ask", "问答")]
     if staff.role in ("supervisor", "admin"):
-        items.append(("/console/stats", "统计"))
+        items += [("/console/duty", "值班"), ("/console/stats", "统计")]
     if staff.role == "admin":
         items += [("/console/kb", "知识库"), ("/console/questions", "问答记录"), ("/console/staff", "人员与邀请"),
                   ("/console/audit", "操作记录")]

@@ -12,10 +12,9 @@ from bot.console.auth import Visit
 from bot.console.charts import bar_chart, column_chart
 from bot.console.exports import as_csv, as_xlsx, file_name, ticket_rows
 from bot.console.pages import Refusal, render, start_of_day
-from bot.tickets.lifecycle import STATUS_LABELS
+from bot.tickets.lifecycle import SOURCE_LABELS, STATUS_LABELS
 from bot.tickets.sla import SHANGHAI
 from bot.tickets.stats import Rate, Stats, compute_stats
-
 
 
 def pct(value: float | None) -> str:
@@ -80,6 +79,9 @@ class StatsViews:
         rows += [("按状态", STATUS_LABELS.get(k, k), str(v)) for k, v in _by_count(stats.by_status)]
         rows += [("按类别", k, str(v)) for k, v in _by_count(stats.by_category)]
         rows += [("按网格", self.grid_name(k), str(v)) for k, v in _by_count(stats.by_grid)]
+        rows += [("按来源", SOURCE_LABELS.get(k, k), str(v)) for k, v in _by_count(stats.by_source)]
+        rows += [("响应率按来源", SOURCE_LABELS.get(k, k), Rate(*counts).label())
+                 for k, counts in sorted(stats.response_by_source.items())]
         rows += [("按周", k, str(v)) for k, v in sorted(stats.by_week.items())]
         rows += [("响应率按周", k, Rate(*counts).label()) for k, counts in sorted(stats.response_by_week.items())]
         return rows
@@ -99,6 +101,8 @@ class StatsViews:
             bar_chart("三率", rates, fmt=lambda v: f"{v:.0%}", maximum=1.0, label_chars=4),
             bar_chart("按类别", [(k, v) for k, v in _by_count(stats.by_category)]),
             bar_chart("按网格", [(self.grid_name(k), v) for k, v in _by_count(stats.by_grid)], label_chars=9),
+            bar_chart("按来源（线上、窗口、电话、走访）", [(SOURCE_LABELS.get(k, k), v) for k, v in _by_count(stats.by_source)],
+                      label_chars=4),
             column_chart("按周（ISO 周）", [(k.split("-")[-1], v) for k, v in sorted(stats.by_week.items())[-12:]]),
             bar_chart("响应率按周（近 8 周）", [(f"{k.split('-')[-1]}（{of}张）", hits / of)
                                          for k, (hits, of) in sorted(stats.response_by_week.items())[-8:]],

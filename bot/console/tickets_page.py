@@ -22,8 +22,8 @@ from bot.console.auth import Visit
 from bot.console.board import PAGE_SIZE, SORTS, BoardFilter, assign_many, board_tickets, page_count
 from bot.console.pages import Refusal, render, see_other, who
 from bot.core.privacy import mask
-from bot.tickets.lifecycle import (ACTION_LABELS, DISMISS_REASONS, STATUS_LABELS, PermissionDenied, TicketNotFound,
-                                  TransitionError)
+from bot.tickets.lifecycle import (ACTION_LABELS, DISMISS_REASONS, SOURCE_LABELS, STATUS_LABELS, PermissionDenied,
+                                  TicketNotFound, TransitionError)
 from bot.tickets.models import Staff, Ticket
 from bot.tickets.sla import as_utc
 from bot.tickets.store import Actor, can_see_personal_data, can_take, can_view
@@ -34,7 +34,8 @@ EVENT_LABELS = {**ACTION_LABELS, "filed": "居民提交", "unrouted": "未找到
                 "take": "网格员接下待派单工单", "dismiss": "关闭（重复/无效）"}
 DONE = {"accept": "已接单。请尽快联系居民，处理完成后填写办结反馈。", "resolve": "已办结反馈，已请居民确认评价。",
         "handback": "已退回，社区负责人会重新派单。", "assign": "已改派。",
-        "take": "已接下这张工单。请尽快联系居民，联系后点“接单”。", "dismiss": "已关闭工单，已告诉居民关闭的理由。"}
+        "take": "已接下这张工单。请尽快联系居民，联系后点“接单”。", "dismiss": "已关闭工单，已告诉居民关闭的理由。",
+        "filed": "已登记并按网格派单。居民没有在线对话，请把工单号和处理安排告诉居民。"}
 SUPERVISING = ("supervisor", "admin")
 
 
@@ -162,6 +163,7 @@ class TicketViews:
             description=shown(ticket.description), resolution=shown(ticket.resolution_note),
             rating_comment=shown(ticket.rating_comment), status_label=STATUS_LABELS.get(ticket.status, ticket.status),
             grid_name=grid.name if grid else "未匹配网格", assignee=people.get(ticket.assignee_id), events=events,
+            source=SOURCE_LABELS.get(ticket.source, ticket.source), filed_by=people.get(ticket.filed_by),
             can_accept=mine and ticket.status == "assigned", can_resolve=mine and ticket.status == "accepted",
             can_hand_back=(mine or supervising) and ticket.status in ("assigned", "accepted"),
             can_take=can_take(actor, ticket),

@@ -15,12 +15,13 @@ from bot.core.district_time import DISTRICT_ZONE
 from bot.core.intake import ASK_WHAT, Intake
 from bot.core.intents import (ABOUT, COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, QUESTION, REQUEST, THANKS,
                               UNSURE, IntentClassifier)
-from bot.core.reading import (after_cancel, asks_for_action, asks_why_phone, asks_will_you_act, declines_phone,
+from bot.core.reading import (after_cancel, asks_for_action, asks_who_is_on_duty, asks_why_phone, asks_will_you_act,
+                              declines_phone,
                               is_cancel, landline_only, looks_like_question, read_correction, wants_confidentiality)
 from bot.core.locks import KeyedLocks
 from bot.core.messages import Button, Citation, Incoming, Reply
-from bot.core.ports import (AnswerLog, AnswerWriter, CuratedAnswers, DialogueStore, IntentFeedback, Retriever,
-                            TicketDesk)
+from bot.core.ports import (PUBLIC, STAFF, AnswerLog, AnswerWriter, CuratedAnswers, DialogueStore, DutyBoard,
+                            IntentFeedback, Retriever, TicketDesk)
 from bot.core.privacy import find_phone, mask
 from bot.errors import BotError, IndexUnavailable
 
@@ -47,13 +48,17 @@ class StaffCommands(Protocol):
         """Replies for a staff command or button, or None when the message is not one."""
         ...
 
+    def is_staff(self, channel: str, user_id: str) -> bool:
+        """Whether this chat account is an active worker, supervisor or admin (who may read staff documents)."""
+        ...
+
 
 class Conversation:
     def __init__(self, classifier: IntentClassifier, retriever: Retriever, dialogues: DialogueStore,
                  intake: Intake, desk: TicketDesk, emergency_numbers: dict[str, str],
                  staff: StaffCommands | None = None, writer: AnswerWriter | None = None,
                  feedback: IntentFeedback | None = None, answers: AnswerLog | None = None,
-                 curated: CuratedAnswers | None = None):
+                 curated: CuratedAnswers | None = None, duty: DutyBoard | None = None):
         self.classifier = classifier
         self.retriever = retriever
         self.dialogues = dialogues
@@ -65,6 +70,7 @@ class Conversation:
         self.feedback = feedback
         self.answers = answers
         self.curated = curated
+        self.duty = duty
         self._locks = KeyedLocks()
 
     def handle(self, incoming: Incoming) -> list[Reply]:
@@ -76,11 +82,22 @@ class Conversation:
         incoming = _sanitised(incoming)
         with self._locks.hold((incoming.channel, incoming.user_id)):
             state = self.dialogues.load(incoming.channel, incoming.user_id)
+            state.audience = self._audience(incoming)
             replies = self._dispatch(incoming, state)
             self.dialogues.save(state)
         log.info("%s/%s %s -> %s", incoming.channel, incoming.user_id, incoming.kind,
                  ",".join(r.intent or "-" for r in replies))
         return replies
+
+    def _audience(self, incoming: Incoming) -> str:
+        """STAFF for a worker's own chat account, PUBLIC for everyone else (and when it cannot be told)."""
+        if self.staff is None:
+            return PUBLIC
+        try:
+            return STAFF if self.staff.is_staff(incoming.channel, incoming.user_id) else PUBLIC
+        except Exception:  # noqa: BLE001 - unsure means resident: staff documents stay closed
+            log.exception("staff lookup failed")
+            return PUBLIC
 
     def offline_replies(self, incoming: Incoming) -> list[Reply]:
         """What can be said without storage while the message waits in the journal: the emergency numbers."""
@@ -122,6 +139,8 @@ class Conversation:
 
     def _first_message(self, incoming: Incoming, state: DialogueState, text: str) -> list[Reply]:
         """A message outside any report: what is it for?"""
+        if self.duty is not None and asks_who_is_on_duty(text):
+            return self._duty(text)
         result = self.classifier.classify(text)
         log.debug("intent %s (%.2f) for %s", result.intent, result.confidence, mask(text[:80]))
         if wants_confidentiality(text) and len(text) <= 30 and result.intent != EMERGENCY:
@@ -227,6 +246,11 @@ class Conversation:
                 or bool(getattr(draft, correction.slot, ""))
         return correction.given and draft.asking in ("phone", "contact_time", "confirm", "place")
 
+    def _duty(self, text: str) -> list[Reply]:
+        """今日我当班: the hall's hours and today's duty staff of the community the resident names."""
+        days = self.duty.today(text)
+        return [Reply(texts.duty(days, many=len(days) > 5), intent=QUESTION)]
+
     # -- questions ---------------------------------------------------------
     def _answer(self, text: str, state: DialogueState, handoff: bool = True, not_covered: bool = True) -> list[Reply]:
         """Answer from the documents; "not covered" when they do not answer it (or [] if not_covered is False)."""
@@ -242,12 +266,12 @@ class Conversation:
         if curated is not None:
             return self._curated_reply(state, question, curated, handoff)
         try:
-            hits = list(self.retriever.search(query))
+            hits = list(self.retriever.search(query, audience=state.audience))
             if not hits and not follow_up and state.topic and (len(text) <= 12 or
                                                                (len(text) <= 30 and _ELLIPTIC.search(text))):
                 # a short question that finds nothing alone ("几点开门", "周三晚上开到几点") is about the last topic
                 follow_up = True
-                hits = list(self.retriever.search(f"{text} {state.topic}"))
+                hits = list(self.retriever.search(f"{text} {state.topic}", audience=state.audience))
         except IndexUnavailable:
             log.warning("knowledge index unavailable")
             return [Reply(texts.UNAVAILABLE, intent=QUESTION)]
@@ -289,7 +313,10 @@ class Conversation:
         state.topic = cited.title if cited else hits[0].title
         state.topic_source = cited.source if cited else hits[0].source
         state.last_question = question
-        sources = "\n".join(f"来源：{c.label()}" for c in citations)
+        internal = {h.source for h in hits if h.audience == STAFF}
+        # a worker forwards answers to residents: a staff-only source says so where it is cited
+        sources = "\n".join(f"来源：{c.label()}" + (texts.INTERNAL_SOURCE if c.source in internal else "")
+                            for c in citations)
         entry = self._log_answer((state.channel, state.user_id), question, [c.title for c in citations])
         if entry is not None:
             buttons = [*buttons, Button("👍 有用", f"fb:up:{entry}"), Button("👎 没用", f"fb:down:{entry}")]

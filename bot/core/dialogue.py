@@ -80,6 +80,9 @@ class DialogueState:
     resolving: str | None = None  # staff: the ticket whose resolution note the next message is
     seq: int = 0  # numbers each button that must name its own answer or report
     handoffs: dict[str, Handoff] = field(default_factory=dict)
+    # who is talking, decided afresh for every message and never stored: a worker whose account is
+    # deactivated is a resident again at their next message
+    audience: str = "public"
 
     def next_key(self) -> str:
         self.seq += 1

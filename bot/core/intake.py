@@ -190,6 +190,10 @@ class Intake:
                 self._absorb_text(draft, text)
         return None
 
+    def absorb(self, draft: IntakeDraft, text: str) -> None:
+        """Fill every empty slot a text gives (a worker's note of a walk-in report is read the same way)."""
+        self._absorb_text(draft, text)
+
     def _absorb_text(self, draft: IntakeDraft, text: str) -> None:
         """Fill every empty slot the message gives, whatever was asked."""
         if not draft.description:

@@ -23,11 +23,18 @@ class Hit:
     score: float  # relevance in 0..1; comparable across queries
     chunk_id: str = ""
     also: tuple[str, ...] = field(default_factory=tuple)  # other files that reprint this passage
+    audience: str = "public"  # "staff": from a document for workers only
+
+
+PUBLIC, STAFF = "public", "staff"  # who is asking: a resident, or a worker who may read staff-only documents
 
 
 class Retriever(Protocol):
-    def search(self, query: str, k: int | None = None) -> Sequence[Hit]:
-        """Return the passages relevant to the query, best first; empty when nothing is relevant."""
+    def search(self, query: str, k: int | None = None, audience: str = PUBLIC) -> Sequence[Hit]:
+        """Return the passages relevant to the query, best first; empty when nothing is relevant.
+
+        A PUBLIC search never returns a passage of a staff-only document.
+        """
         ...
 
 
@@ -49,6 +56,9 @@ class CategoryMatch:
     sharp: bool = False  # decided by a keyword the text names, not by resemblance alone
 
 
+DESK_CHANNEL = "desk"  # the "channel" of a resident a worker filed for in person or by phone: no chat to notify
+
+
 @dataclass
 class TicketDraft:
     channel: str
@@ -67,6 +77,8 @@ class TicketDraft:
     longitude: float | None = None
     urgent: bool = False
     kind: str = "request"  # request | dispute | emergency
+    source: str = "chat"  # chat | window | phone | visit: a worker files the last three for a resident
+    filed_by: int | None = None  # that worker's staff id
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,23 @@ class TicketInfo:
     status_label: str = ""
     resolution_note: str = ""
     linked: bool = False  # True when the report was linked to an open ticket instead of filed again
+
+
+@dataclass(frozen=True)
+class CommunityDuty:
+    """今日我当班 as a resident may know it: the hall's hours and today's duty staff by name."""
+
+    community: str  # its name
+    hours: str
+    office: str
+    phone: str  # the hall's public number, never a worker's own
+    on_duty: tuple[str, ...]  # names; empty when nobody is rostered today
+
+
+class DutyBoard(Protocol):
+    def today(self, text: str) -> list[CommunityDuty]:
+        """The communities the message names (by name or by an address in them; all when none), for today."""
+        ...
 
 
 class Places(Protocol):

@@ -46,3 +46,25 @@ def emergency(numbers: dict[str, str]) -> str:
     lines += [f"{name} {number}" for name, number in numbers.items()]
     lines.append("燃气泄漏时不要开关电器、不要点火，开窗通风并尽快离开。我同时为您生成紧急工单，通知网格员。")
     return "\n".join(lines)
+
+
+INTERNAL_SOURCE = "（内部资料，仅供工作人员参考，请勿转发居民）"
+
+
+def duty(days: list, many: bool) -> str:
+    """今日我当班 for a resident: hours, place, the hall's number and today's duty staff (names only)."""
+    if many:
+        return "请告诉我您住的小区或社区，我帮您查当天的值班社工，例如“景村里今天谁值班”。"
+    blocks = []
+    for d in days:
+        lines = [f"{d.community}今日当班：{'、'.join(d.on_duty)}" if d.on_duty else
+                 f"{d.community}今天没有排班记录，服务时间内到社区服务大厅找工作人员即可。"]
+        if d.hours:
+            lines.append(f"服务时间：{d.hours}")
+        if d.office:
+            lines.append(f"地点：{d.office}")
+        if d.phone:
+            lines.append(f"社区电话：{d.phone}")
+        blocks.append("\n".join(lines))
+    blocks.append("当班社工对所有事项一人受理；要反映问题，也可以直接在这里告诉我。")
+    return "\n\n".join(blocks)

@@ -88,6 +88,16 @@ def discover(paths: Iterable[Path], base: Path) -> tuple[list[SourceFile], list[
     return files, roots, problems
 
 
+STAFF_FOLDER = "staff"  # documents under <knowledge folder>/staff/ are for workers only, whatever their format
+
+
+def in_staff_folder(src: SourceFile) -> bool:
+    """A .docx or .pdf has no front matter: its folder says it is for workers only."""
+    if src.root is None:
+        return False
+    return STAFF_FOLDER in (part.lower() for part in src.path.relative_to(src.root).parts[:-1])
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -152,7 +162,9 @@ class Ingester:
                 on_progress("load", i, len(found))
             digest = sha256(src.path)
             before = old_files.get(key)
-            if before and before.get("sha256") == digest and before.get("status") == "indexed":
+            # an entry indexed before audiences existed is read again: its front matter may keep it from residents
+            if before and before.get("sha256") == digest and before.get("status") == "indexed" \
+                    and "audience" in before:
                 report.unchanged += 1
                 continue
             try:
@@ -180,6 +192,7 @@ class Ingester:
                 "source": src.source, "sha256": digest, "status": "indexed", "error": None,
                 "title": doc.title, "date": doc.date, "ingested_at": _now(),
                 "effective": doc.effective, "expires": doc.expires, "ocr": doc.ocr,
+                "audience": "staff" if doc.audience == "staff" or in_staff_folder(src) else "public",
                 "chunks": [{"text": c.text, "section": c.section} for c in chunks],
             }
         for key, entry in old_files.items():
@@ -253,14 +266,17 @@ class Ingester:
 
 def build_entries(files: dict[str, dict]) -> list[dict]:
     """One index entry per distinct chunk text; reprints in other files are listed in 'also'."""
-    by_body: dict[str, dict] = {}
+    by_body: dict[tuple[str, str], dict] = {}
     for key in sorted(files, key=lambda k: files[k]["source"]):
         entry = files[key]
         if not entry.get("chunks"):
             continue
+        audience = entry.get("audience") or "public"
         for ordinal, chunk in enumerate(entry["chunks"]):
             body = chunk["text"]
-            existing = by_body.get(body)
+            # a passage of a staff-only file is never merged into a public one (or the reverse): a resident
+            # must not be shown a staff file among its sources, nor lose a public passage a handbook quotes
+            existing = by_body.get((audience, body))
             if existing is not None:
                 if entry["source"] not in existing["also"] and entry["source"] != existing["source"]:
                     existing["also"].append(entry["source"])
@@ -273,9 +289,16 @@ def build_entries(files: dict[str, dict]) -> list[dict]:
                 "section": chunk["section"], "text": body, "ordinal": ordinal, "also": [],
                 "effective": entry.get("effective"), "expires": entry.get("expires"),
             }
-            record["id"] = hashlib.sha1(indexed_text(record).encode("utf-8")).hexdigest()[:24]
-            by_body[body] = record
+            if audience == "staff":
+                record["audience"] = "staff"  # public passages keep their ids (and vectors) of before
+            record["id"] = hashlib.sha1((audience_tag(record) + indexed_text(record)).encode("utf-8")).hexdigest()[:24]
+            by_body[(audience, body)] = record
     return list(by_body.values())
+
+
+def audience_tag(entry: dict) -> str:
+    """Part of a staff passage's id, so that it never shares an id (or a vector row) with a public one."""
+    return "staff\n" if entry.get("audience") == "staff" else ""
 
 
 def _earliest(a: str | None, b: str | None) -> str | None:

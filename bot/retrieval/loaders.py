@@ -30,6 +30,7 @@ class LoadedDocument:
     effective: str | None = None  # front matter: not cited before this day (ISO date)
     expires: str | None = None  # front matter: not cited after this day
     ocr: bool = False  # the text was recognised from images (a scan or a photo): admins should check it
+    audience: str = "public"  # front matter `audience: staff`: for workers only, never cited to a resident
 
 
 def load_document(path: Path) -> LoadedDocument:
@@ -44,6 +45,7 @@ def load_document(path: Path) -> LoadedDocument:
     if size == 0:
         raise LoadError("文件为空")
     window: tuple[str | None, str | None] = (None, None)  # effective, expires: front matter only
+    audience = "public"
     ocr = False
     if suffix == ".pdf":
         from bot.retrieval.pdf import read_pdf
@@ -63,6 +65,7 @@ def load_document(path: Path) -> LoadedDocument:
         title, date, text = _split_front_matter(raw)
         fields = _front_matter_fields(raw)
         window = (_iso(fields.get("effective")), _iso(fields.get("expires")))
+        audience = audience_of(fields.get("audience"))
     text = _normalise(text)
     if not text.strip():
         raise LoadError("文件中没有可用的文字")
@@ -72,7 +75,20 @@ def load_document(path: Path) -> LoadedDocument:
         title, text = _title_line(text)
     title = title or _first_heading(text) or path.stem
     date = date or _date_in_body(text) or _date_from_name(path.name)
-    return LoadedDocument(title=title.strip(), date=date, text=text, effective=window[0], expires=window[1], ocr=ocr)
+    return LoadedDocument(title=title.strip(), date=date, text=text, effective=window[0], expires=window[1], ocr=ocr,
+                          audience=audience)
+
+
+PUBLIC_AUDIENCES = ("", "public", "all", "everyone", "residents", "公开", "居民", "全部")
+
+
+def audience_of(value: str | None) -> str:
+    """The front matter's audience: "public", or "staff" for any other value.
+
+    Fails closed: `audience: staf` (a typo) or `audience: 网格员` keeps a document from residents rather
+    than publishing an internal handbook.
+    """
+    return "public" if (value or "").strip().lower() in PUBLIC_AUDIENCES else "staff"
 
 
 def decode_text(data: bytes) -> str:

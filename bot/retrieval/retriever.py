@@ -33,7 +33,7 @@ from typing import Callable
 
 import numpy as np
 
-from bot.core.ports import Hit
+from bot.core.ports import PUBLIC, STAFF, Hit
 from bot.retrieval.answerable import AnswerabilityParams, TopicSimilarity, head_of, items, named_in_context, topic_score
 from bot.retrieval.embeddings import Embedder, embed_documents
 from bot.retrieval.index import KnowledgeIndex, Snapshot
@@ -82,6 +82,17 @@ class Scored:
     relevance: float
 
 
+@dataclass(frozen=True)
+class Explained:
+    """One passage of a search as the console's 问答 page shows it."""
+
+    hit: Hit
+    dense: float  # cosine with the question
+    match: float  # BM25 score / the question's IDF mass
+    # cited | off_topic (relevant, but not about the question) | weak (below min_relevance) | beyond (after top_k)
+    verdict: str
+
+
 class HybridRetriever:
     def __init__(self, index: KnowledgeIndex, embedder: Embedder, params: RetrievalParams | None = None,
                  top_k: int = 5, today: Callable[[], str] = district_today):
@@ -93,26 +104,58 @@ class HybridRetriever:
         self.today = today
         # (generation, effective, expires) of the snapshot; None arrays when every passage is always in force
         self._windows: tuple[int, np.ndarray | None, np.ndarray | None] | None = None
+        # (generation, which passages residents may see); None when every passage is public
+        self._public: tuple[int, np.ndarray | None] | None = None
 
     def _embed_heads(self, heads: list[str]) -> np.ndarray:
         # always the document path: a heading's vector must not depend on how many were missing from the memo
         return embed_documents(self.embedder, heads)
 
-    def search(self, query: str, k: int | None = None) -> list[Hit]:
-        """Return passages that answer the query, best first; empty when the query is not covered."""
-        found = self.candidates(query, k)
+    def search(self, query: str, k: int | None = None, audience: str = PUBLIC) -> list[Hit]:
+        """Return passages that answer the query, best first; empty when the query is not covered.
+
+        audience: PUBLIC (residents: staff-only documents are never searched) or STAFF (everything).
+        """
+        found = self.candidates(query, k, audience)
         return [] if found is None else self.hits(found, self.params.answerability)
 
-    def candidates(self, query: str, k: int | None = None) -> "Candidates | None":
+    def candidates(self, query: str, k: int | None = None, audience: str = PUBLIC) -> "Candidates | None":
         """The top-k passages above the relevance threshold, before the answerability check."""
         snap = self.index.snapshot()
         if snap is None or not snap.entries or not query.strip():
             return None
         query = simplified(query)
         qvec = self._query_vector(query)
-        scored = [s for s in self.score(query, snap, k or self.top_k, qvec)
+        scored = [s for s in self.score(query, snap, k or self.top_k, qvec, audience)
                   if s.relevance >= self.params.min_relevance]
         return Candidates(query, qvec, snap, scored)
+
+    def explain(self, query: str, k: int = 10, audience: str = PUBLIC) -> list["Explained"]:
+        """The k best passages with every signal and what became of each: why the bot answered as it did."""
+        snap = self.index.snapshot()
+        if snap is None or not snap.entries or not query.strip():
+            return []
+        query = simplified(query)
+        qvec = self._query_vector(query)
+        scored = self.score(query, snap, max(k, self.top_k), qvec, audience)
+        # exactly what search() does: the top_k by fused score, above the threshold, that pass the check
+        relevant = [s for s in scored[: self.top_k] if s.relevance >= self.params.min_relevance]
+        answering = relevant
+        if self.params.answerability is not None and relevant:
+            answering = self.answerable(Candidates(query, qvec, snap, relevant), self.params.answerability)
+        cited, near = {s.row for s in answering}, {s.row for s in relevant}
+        out = []
+        for s in scored[:k]:
+            if s.row in cited:
+                verdict = "cited"
+            elif s.row in near:
+                verdict = "off_topic"
+            elif s.relevance < self.params.min_relevance:
+                verdict = "weak"
+            else:
+                verdict = "beyond"  # relevant, ranked after the top_k
+            out.append(Explained(self._hit(snap, s), s.dense, s.match, verdict))
+        return out
 
     def hits(self, found: "Candidates", answerability: AnswerabilityParams | None) -> list[Hit]:
         """The candidates that pass the answerability check at this setting (None: all of them)."""
@@ -145,7 +188,8 @@ class HybridRetriever:
             return None
         return self.embedder.embed([query])[0]
 
-    def score(self, query: str, snap: Snapshot, k: int, qvec: np.ndarray | None = None) -> list[Scored]:
+    def score(self, query: str, snap: Snapshot, k: int, qvec: np.ndarray | None = None,
+              audience: str = PUBLIC) -> list[Scored]:
         """Top-k passages with every signal, before the relevance threshold."""
         tokens = tokenize(query)
         bm25 = snap.bm25.scores(tokens)
@@ -161,9 +205,10 @@ class HybridRetriever:
                 if w is None:
                     w = dense_weight(float(bm25.max()) / mass)
                 fused = w * _z(dense) + (1 - w) * _z(bm25)
-        in_force = self._in_force(snap)
+        in_force = self._citable(snap, audience)
         if in_force is not None:
-            fused = np.where(in_force, fused, -np.inf)  # a policy not yet in force, or expired, is never cited
+            # a policy not yet in force or expired is never cited, nor a staff-only document to a resident
+            fused = np.where(in_force, fused, -np.inf)
         take = min(k, len(fused))
         top = np.argpartition(-fused, take - 1)[:take]
         top = top[np.argsort(-fused[top])]
@@ -175,6 +220,19 @@ class HybridRetriever:
             d = float(dense[row])
             out.append(Scored(row, float(fused[row]), float(bm25[row]), d, m, relevance(d, m, snap.dense_floor)))
         return out
+
+    def _citable(self, snap: Snapshot, audience: str) -> np.ndarray | None:
+        """Which passages this audience may be cited today; None when all may."""
+        in_force = self._in_force(snap)
+        if audience == STAFF:
+            return in_force
+        if self._public is None or self._public[0] != snap.generation:
+            staff = np.array([e.get("audience") == STAFF for e in snap.entries], dtype=bool)
+            self._public = (snap.generation, ~staff if staff.any() else None)
+        public = self._public[1]
+        if public is None:
+            return in_force
+        return public if in_force is None else (public & in_force)
 
     def _in_force(self, snap: Snapshot) -> np.ndarray | None:
         """Which passages may be cited today (front matter effective/expires); None when all may."""
@@ -210,7 +268,8 @@ class HybridRetriever:
     def _hit(snap: Snapshot, s: Scored) -> Hit:
         e = snap.entries[s.row]
         return Hit(source=e["source"], title=e["title"], section=e["section"], date=e["date"] or "",
-                   text=e["text"], score=round(s.relevance, 4), chunk_id=e["id"], also=tuple(e.get("also", ())))
+                   text=e["text"], score=round(s.relevance, 4), chunk_id=e["id"], also=tuple(e.get("also", ())),
+                   audience=e.get("audience") or PUBLIC)
 
 
 def dense_weight(match: float) -> float:

@@ -63,7 +63,8 @@ class SqlCuratedAnswers:
         self._lock = threading.Lock()
 
     # -- answering ------------------------------------------------------------------------------
-    def match(self, question: str) -> CuratedMatch | None:
+    def match(self, question: str, count: bool = True) -> CuratedMatch | None:
+        """count=False: a look from the console's 问答 page, which is not a resident's use."""
         # a question asking for another kind of fact (几点 vs 多少钱) is another question, however close its words
         kind = asked_kind(question)
         active = [c for c in self.all() if not c.retired and asked_kind(c.question) == kind]
@@ -76,9 +77,10 @@ class SqlCuratedAnswers:
         if float(sims[best]) < self.min_similarity:
             return None
         chosen = active[best]
-        with self._sessions.begin() as s:
-            s.execute(update(CuratedAnswerRow).where(CuratedAnswerRow.id == chosen.id)
-                      .values(hits=CuratedAnswerRow.hits + 1))
+        if count:
+            with self._sessions.begin() as s:
+                s.execute(update(CuratedAnswerRow).where(CuratedAnswerRow.id == chosen.id)
+                          .values(hits=CuratedAnswerRow.hits + 1))
         written = chosen.written_at if chosen.written_at.tzinfo else chosen.written_at.replace(tzinfo=timezone.utc)
         return CuratedMatch(chosen.id, chosen.answer, chosen.source, written, float(sims[best]))
 

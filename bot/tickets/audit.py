@@ -20,7 +20,8 @@ ACTION_LABELS = {"kb_upload": "上传文件", "kb_remove": "删除文件", "kb_r
                  "invite": "生成邀请码", "invite_revoke": "撤销邀请码", "staff_deactivate": "停用工作人员",
                  "password_reset": "重置密码", "ticket_assign": "派单/改派", "ticket_dismiss": "关闭工单",
                  "question_handled": "处理居民问题", "kb_restore": "恢复文件的历史版本",
-                 "curated_save": "保存标准答复", "curated_retire": "停用标准答复"}
+                 "curated_save": "保存标准答复", "curated_retire": "停用标准答复", "duty_set": "排班",
+                 "ticket_file": "代居民登记工单"}
 
 
 class AuditLog:

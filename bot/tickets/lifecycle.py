@@ -10,11 +10,14 @@
 
 from __future__ import annotations
 
+from bot.core.ports import DESK_CHANNEL  # noqa: F401 - re-exported for the ticket layer
 from bot.errors import BotError
 
 STATUS_LABELS = {"new": "待派单", "assigned": "已派单", "accepted": "处理中", "resolved": "已处理待确认",
                  "closed": "已办结", "cancelled": "已关闭", "merged": "已合并"}
 OPEN_STATES = ("new", "assigned", "accepted", "resolved")
+# how a report came in; a worker files all but the first for a resident who came, called or was visited
+SOURCE_LABELS = {"chat": "线上", "window": "窗口", "phone": "电话", "visit": "走访"}
 
 TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     # action: to-state <- allowed from-states

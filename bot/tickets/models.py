@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -83,6 +83,10 @@ class Ticket(Base):
     merged_into: Mapped[str | None] = mapped_column(String(24), nullable=True)
     personal_erased: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # how the report came in: chat (a resident's own message) | window (窗口) | phone (电话) | visit (走访)
+    source: Mapped[str] = mapped_column(String(16), default="chat", server_default="chat", index=True)
+    # the staff id of a worker who filed it for a resident (no foreign key: a plain ADD COLUMN on SQLite)
+    filed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     events: Mapped[list["TicketEvent"]] = relationship(back_populates="ticket", order_by="TicketEvent.id")
 
@@ -113,3 +117,17 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(200), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class DutyShift(Base):
+    """今日我当班: who is on duty in a community on a day. A day with shifts routes to the people on it."""
+
+    __tablename__ = "duty_shift"
+    __table_args__ = (UniqueConstraint("community_id", "day", "staff_id", name="uq_duty_shift"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    community_id: Mapped[str] = mapped_column(String(64), index=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    set_by: Mapped[str] = mapped_column(String(64), default="")
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

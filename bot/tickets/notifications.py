@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.core.messages import Button, Reply
 from bot.core.ports import Notifier
 from bot.core.privacy import mask
+from bot.tickets.lifecycle import DESK_CHANNEL
 from bot.tickets.models import Staff, Ticket
 from bot.tickets.sla import local
 from bot.tickets.store import Actor, TicketStore
@@ -70,7 +71,7 @@ class TicketNotifications:
 
             text = f"您的工单 {ticket.id} 已处理：{ticket.resolution_note}\n请为这次服务打分（5分最满意）；问题没解决请点“没解决”。"
             self._to_resident(ticket, text, rating_buttons(ticket.id))
-            if self.dialogues is not None:
+            if self.dialogues is not None and ticket.channel != DESK_CHANNEL:
                 state = self.dialogues.load(ticket.channel, ticket.user_id)
                 state.rating_ticket = ticket.id
                 self.dialogues.save(state)
@@ -100,6 +101,8 @@ class TicketNotifications:
         return notes[-1] if notes else ""
 
     def _to_resident(self, ticket: Ticket, text: str, buttons: list[Button] | None = None) -> None:
+        if ticket.channel == DESK_CHANNEL:
+            return  # filed for someone who came or called: the worker tells them, no chat can
         self.notifier.notify(ticket.channel, ticket.user_id, Reply(text, buttons or [], intent="ticket", ticket_id=ticket.id))
 
     def _to_staff(self, staff_id: int, reply: Reply) -> None:

@@ -33,6 +33,9 @@ class Community:
     name: str
     street: str
     estates: tuple[str, ...]
+    hours: str = ""  # when the community's service hall is open, as residents read it
+    office: str = ""  # where the hall is
+    phone: str = ""  # the hall's public number (never a worker's own)
 
 
 @dataclass
@@ -72,7 +75,8 @@ def load_organisation(path: Path) -> Organisation:
     for item in raw.get("community", []):
         try:
             org.communities[item["id"]] = Community(item["id"], item["name"], item.get("street", ""),
-                                                    tuple(item.get("estates", [])))
+                                                    tuple(item.get("estates", [])), str(item.get("hours", "")),
+                                                    str(item.get("office", "")), str(item.get("phone", "")))
         except KeyError as exc:
             raise ConfigError(f"{path}: a [[community]] lacks {exc}") from exc
     for item in raw.get("grid", []):

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import secrets
 from datetime import timedelta
+from typing import Callable
 
 from sqlalchemy import select, update
 
@@ -13,7 +14,8 @@ from bot.core import texts
 from bot.core.messages import Button, Incoming, Reply
 from bot.core.privacy import mask
 from bot.errors import BotError
-from bot.tickets.lifecycle import STATUS_LABELS, PermissionDenied, TicketNotFound, TransitionError
+from bot.core.walk_in import WalkIn, ticket_draft
+from bot.tickets.lifecycle import SOURCE_LABELS, STATUS_LABELS, PermissionDenied, TicketNotFound, TransitionError
 from bot.tickets.audit import AuditLog
 from bot.tickets.models import Invite, Staff, Ticket
 from bot.tickets.notifications import ticket_card, worker_buttons
@@ -23,7 +25,7 @@ from bot.tickets.store import SYSTEM, Actor, TicketStore, can_see_personal_data,
 log = logging.getLogger(__name__)
 ROLES = ("worker", "supervisor", "admin")
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and typed
-STAFF_COMMANDS = ("/bind", "/tickets", "/ticket")  # refused with a clear reply to anyone who is not staff
+STAFF_COMMANDS = ("/bind", "/tickets", "/ticket", "/file")  # refused with a clear reply to anyone who is not staff
 
 
 def staff_help(role: str) -> str:
@@ -31,6 +33,7 @@ def staff_help(role: str) -> str:
     lines = ["工作人员命令：",
              "/tickets — 我的和本网格（社区）的待办工单，按时限排序",
              "/ticket 工单号 — 工单详情和处理按钮（接单、办结反馈、退回；无人接的本网格工单可以“我来接”）",
+             "/file 情况 — 代居民登记工单（窗口、电话、走访），例如：/file 景村里3号楼王阿姨来电，暖气不热，电话139…",
              "/console — 工作台登录链接（在手机浏览器里处理工单、看统计）"]
     if role == "admin":
         lines += ["/reingest — 重新导入知识库", "直接发送文件（.md .txt .docx .pdf .html）— 加入知识库"]
@@ -173,9 +176,13 @@ class StaffDirectory:
 class StaffChat:
     """Staff commands and ticket buttons in the chat (implements core.conversation.StaffCommands)."""
 
-    def __init__(self, directory: StaffDirectory):
+    def __init__(self, directory: StaffDirectory, read_note: Callable[[str], WalkIn] | None = None):
         self.directory = directory
         self.store = directory.store
+        self.read_note = read_note  # core.walk_in.read_note bound to the intake: /file
+
+    def is_staff(self, channel: str, user_id: str) -> bool:
+        return self.directory.find(channel, user_id) is not None
 
     def handle(self, incoming: Incoming, state) -> list[Reply] | None:
         """Replies for a staff command, ticket button or pending resolution note; None otherwise."""
@@ -196,6 +203,10 @@ class StaffChat:
         try:
             if command == "/tickets":
                 return self._list(actor)
+            if command == "/file":
+                return self._file_note(state, text.partition(" ")[2].strip())
+            if button.startswith("t:file:"):
+                return self._file_confirmed(actor, state, button.removeprefix("t:file:"))
             if command == "/ticket":
                 parts = text.split()
                 return self._show(actor, parts[1]) if len(parts) > 1 else [Reply("用法：/ticket 工单号", intent="staff")]
@@ -219,6 +230,34 @@ class StaffChat:
             return [Reply(str(exc), intent="staff")]
         role = {"worker": "网格员", "supervisor": "社区负责人", "admin": "管理员"}[staff.role]
         return [Reply(f"绑定成功，您的身份是{role}。发送 /tickets 查看工单。", intent="staff")]
+
+    def _file_note(self, state, note: str) -> list[Reply]:
+        """/file <note>: what was understood, to confirm; a wrong reading is fixed by sending /file again."""
+        if self.read_note is None:
+            return [Reply("这里不能代居民登记，请在工作台“受理”页面登记。", intent="staff")]
+        if not note:
+            return [Reply("用法：/file 居民反映的情况，例如：/file 景村里3号楼2单元王阿姨来电，暖气不热，"
+                          "电话13912345678，下午在家", intent="staff")]
+        walk_in = self.read_note(note)
+        if not walk_in.place:
+            return [Reply("没有看出地点，请补上小区和楼号后重新发送 /file。", intent="staff")]
+        key = state.keep_handoff(note[:1000], answered=False)
+        lines = ["代居民登记，请核对：", f"问题：{walk_in.description}", f"类别：{walk_in.category}",
+                 f"地点：{walk_in.place}" + ("" if walk_in.grid_id else "（未对应到网格，由社区负责人派单）"),
+                 f"电话：{walk_in.phone or '未留'}", f"联系时间：{walk_in.contact_time or '未说'}",
+                 f"受理方式：{SOURCE_LABELS[walk_in.source]}", "有误就改好后重新发送 /file。"]
+        return [Reply("\n".join(lines), [Button("确认登记", f"t:file:{key}")], intent="staff")]
+
+    def _file_confirmed(self, actor: Actor, state, key: str) -> list[Reply]:
+        handoff = state.handoffs.pop(key, None)
+        if handoff is None or self.read_note is None:
+            return [Reply("这个按钮已经过期了，请重新发送 /file。", intent="staff")]
+        walk_in = self.read_note(handoff.text)
+        ticket, _ = self.store.file(ticket_draft(walk_in, actor.staff_id))
+        self.directory.audit.record(actor.label, "ticket_file", ticket.id,
+                                    f"{SOURCE_LABELS[walk_in.source]} {ticket.category}（聊天）")
+        return [Reply(f"已登记工单 {ticket.id}（{ticket.category}），已按网格派单。居民收不到在线通知，"
+                      "请把工单号告诉居民。", intent="staff", ticket_id=ticket.id)]
 
     def _list(self, actor: Actor) -> list[Reply]:
         tickets = self.store.visible_to(actor)

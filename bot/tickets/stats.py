@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from bot.tickets.lifecycle import OPEN_STATES, STATUS_LABELS
+from bot.tickets.lifecycle import OPEN_STATES, SOURCE_LABELS, STATUS_LABELS
 from bot.tickets.models import Ticket
 from bot.tickets.sla import SHANGHAI, as_utc
 
@@ -45,6 +45,8 @@ class Stats:
     by_status: Counter = field(default_factory=Counter)
     by_category: Counter = field(default_factory=Counter)
     by_grid: Counter = field(default_factory=Counter)
+    by_source: Counter = field(default_factory=Counter)  # chat | window | phone | visit
+    response_by_source: dict = field(default_factory=dict)  # source -> (in time, judged)
     by_week: Counter = field(default_factory=Counter)
     # the trend: per ISO week of filing, the response rate's (in time, judged) counts
     response_by_week: dict = field(default_factory=dict)
@@ -80,6 +82,7 @@ def compute_stats(sessions, since: datetime | None = None, now: datetime | None 
         stats.by_status[t.status] += 1
         stats.by_category[t.category] += 1
         stats.by_grid[t.grid_id or "未匹配网格"] += 1
+        stats.by_source[t.source or "chat"] += 1
         year, week, _ = as_utc(t.created_at).astimezone(SHANGHAI).isocalendar()
         label = f"{year}-W{week:02d}"
         stats.by_week[label] += 1
@@ -93,6 +96,8 @@ def compute_stats(sessions, since: datetime | None = None, now: datetime | None 
             responded += in_time
             hits, of = stats.response_by_week.get(label, (0, 0))
             stats.response_by_week[label] = (hits + in_time, of + 1)
+            hits, of = stats.response_by_source.get(t.source or "chat", (0, 0))
+            stats.response_by_source[t.source or "chat"] = (hits + in_time, of + 1)
         if t.rating is not None:
             ratings.append(t.rating)
             if t.status == "closed":
@@ -120,6 +125,7 @@ def format_stats(stats: Stats, grid_name=lambda grid_id: grid_id) -> str:
              f"平均评分 {mean}"]
     groups = (("按状态", {STATUS_LABELS.get(k, k): v for k, v in stats.by_status.items()}),
               ("按类别", stats.by_category), ("按网格", {grid_name(k): v for k, v in stats.by_grid.items()}),
+              ("按来源", {SOURCE_LABELS.get(k, k): v for k, v in stats.by_source.items()}),
               ("按周", stats.by_week))
     for title, counter in groups:
         lines.append(f"{title}：" + "，".join(f"{k} {v}" for k, v in sorted(counter.items(), key=lambda kv: -kv[1])))

@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.ports import TicketDraft, TicketInfo
 from bot.core.privacy import mask
-from bot.tickets.lifecycle import (DISMISS_REASONS, OPEN_STATES, STATUS_LABELS, PermissionDenied, TicketNotFound,
-                                  TransitionError, target)
+from bot.tickets.lifecycle import (DISMISS_REASONS, OPEN_STATES, SOURCE_LABELS, STATUS_LABELS, PermissionDenied,
+                                  TicketNotFound, TransitionError, target)
+from bot.tickets.duty import district_day, rostered_ids
 from bot.tickets.models import Staff, Ticket, TicketEvent
 from bot.tickets.organisation import Organisation
 from bot.tickets.sla import SHANGHAI, SlaPolicy, as_utc, utcnow
@@ -115,11 +116,13 @@ class TicketStore:
             grid_id=draft.grid_id, community_id=community.id if community else None, phone=draft.phone,
             contact_time=draft.contact_time, photos=list(draft.photos), latitude=draft.latitude,
             longitude=draft.longitude, status="new", created_at=now, dispatch_due=deadlines.dispatch,
-            feedback_due=deadlines.feedback,
+            feedback_due=deadlines.feedback, source=draft.source, filed_by=draft.filed_by,
         )
         s.add(ticket)
-        s.add(TicketEvent(ticket_id=ticket.id, at=now, actor="resident", action="filed", to_status="new",
-                          note=f"{ticket.category} {mask(ticket.place)}"))
+        by = f"staff:{draft.filed_by}" if draft.filed_by else "resident"
+        how = f"（{SOURCE_LABELS.get(draft.source, draft.source)}受理）" if draft.source != "chat" else ""
+        s.add(TicketEvent(ticket_id=ticket.id, at=now, actor=by, action="filed", to_status="new",
+                          note=f"{ticket.category} {mask(ticket.place)}{how}"))
         return ticket, False
 
     def _resident_lock(self, draft: TicketDraft) -> threading.Lock:
@@ -174,9 +177,18 @@ class TicketStore:
         return self.transition(ticket_id, "dismiss", actor, note=f"{DISMISS_REASONS[reason]}：{why[:500]}")
 
     def _pick_worker(self, s: Session, grid_id: str) -> Staff | None:
-        workers = [w for w in s.scalars(select(Staff).where(Staff.role == "worker", Staff.on_duty.is_(True),
-                                                             Staff.active.is_(True)))
-                   if grid_id in (w.grids or [])]
+        """The grid's own worker when at work today, else the community's duty worker (今日我当班).
+
+        At work: active, 在岗, and on the roster when the community has one for today.
+        Among several, the least loaded.
+        """
+        grid = self.org.grids.get(grid_id)
+        rostered = rostered_ids(s, grid.community_id, district_day(self.clock())) if grid else None
+        available = list(s.scalars(select(Staff).where(Staff.role == "worker", Staff.on_duty.is_(True),
+                                                       Staff.active.is_(True))))
+        workers = [w for w in available if grid_id in (w.grids or []) and (rostered is None or w.id in rostered)]
+        if not workers and rostered:
+            workers = [w for w in available if w.id in rostered]
         if not workers:
             return None
         loads = dict(s.execute(

@@ -470,11 +470,12 @@ def test_the_stats_page_draws_svg_charts_and_the_csv_has_the_same_rows(site):
     download = client.get("/console/stats.csv")
     rows = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
 
-    assert page.status_code == 200 and page.text.count("<svg") == 6 and "响应率" in page.text
+    assert page.status_code == 200 and page.text.count("<svg") == 7 and "响应率" in page.text
     assert download.content.startswith(b"\xef\xbb\xbf") and download.headers["content-type"].startswith("text/csv")
     assert rows[0] == ["分组", "项目", "数值"]
     assert ["总体", "工单总数", "3"] in rows and ["按类别", "供暖", "2"] in rows and ["按周", "2026-W48", "3"] in rows
     assert ["按网格", "景村社区第一网格", "2"] in rows
+    assert ["按来源", "线上", "3"] in rows  # residents' own reports; a worker's 受理 counts as 窗口/电话/走访
     assert ["三率", "响应率", "—（尚无数据）"] in rows  # no deadline has passed yet: not judged
     assert ["总体", "待办", "3"] in rows and ["总体", "待派单", "1"] in rows  # 华江里 has no worker
     supervisor = site.login("s9").get("/console/stats.csv").content.decode("utf-8-sig")
