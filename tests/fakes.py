@@ -138,7 +138,8 @@ def make_conversation(hits: list[Hit] | None = None, **overrides):
     intake = Intake(fakes["desk"], fakes["places"], fakes["categorizer"])
     conversation = Conversation(IntentClassifier(KeywordModel()), fakes["retriever"], fakes["dialogues"], intake,
                                 fakes["desk"], {"火警": "119", "急救": "120", "报警": "110", "燃气抢修": "96655（示例）"},
-                                feedback=fakes["feedback"], answers=fakes.get("answers"), curated=fakes.get("curated"))
+                                feedback=fakes["feedback"], answers=fakes.get("answers"), curated=fakes.get("curated"),
+                                staff=fakes.get("staff"), duty=fakes.get("duty"))
     return conversation, fakes
 
 
@@ -189,6 +190,43 @@ def lifecycle_retriever(folder):
     (folder / "knowledge").mkdir(parents=True, exist_ok=True)
     (folder / "knowledge" / "bath-2024.md").write_text(BATH_2024, "utf-8")
     (folder / "knowledge" / "bath-2026.md").write_text(BATH_2026, "utf-8")
+    (folder / "config.toml").write_text('[knowledge]\ndocs_dir = "knowledge"\nindex_dir = "index"\nmin_relevance = 0.0\n'
+                                        'check_named_items = false\n[embedding]\nbackend = "hashing"\n', "utf-8")
+    kb = build_knowledge(load_settings(folder / "config.toml"))
+    kb.ingest(progress=False)
+    return kb.retriever
+
+
+class KnownStaff:
+    """StaffCommands that answers no command and knows which chat accounts are staff."""
+
+    def __init__(self, accounts: set[tuple[str, str]]):
+        self.accounts = accounts
+
+    def handle(self, incoming, state):
+        return None
+
+    def is_staff(self, channel: str, user_id: str) -> bool:
+        return (channel, user_id) in self.accounts
+
+
+# a worker's handbook (staff only) and a public guide on the same topic; only the handbook answers the question
+HANDBOOK = ("---\ntitle: 网格员走访手册（内部）\naudience: staff\n---\n"
+            "独居老人多久走访一次？独居老人每月至少走访一次，寒潮天气增加电话问候。\n")
+ELDERLY_GUIDE = ("---\ntitle: 老年人助餐服务指南\n---\n"
+                 "独居老人可以申请助餐服务，由社区老人家食堂送餐上门，每餐收费8元。\n")
+STAFF_QUESTION = "独居老人多久走访一次"
+
+
+def audience_retriever(folder):
+    """The real retriever (hashing embedder, real index on disk) over a staff-only handbook and a public guide:
+    what a channel test needs to show a staff-only document reaches staff and never a resident."""
+    from bot.app import build_knowledge
+    from bot.settings import load_settings
+
+    (folder / "knowledge").mkdir(parents=True, exist_ok=True)
+    (folder / "knowledge" / "handbook.md").write_text(HANDBOOK, "utf-8")
+    (folder / "knowledge" / "meals.md").write_text(ELDERLY_GUIDE, "utf-8")
     (folder / "config.toml").write_text('[knowledge]\ndocs_dir = "knowledge"\nindex_dir = "index"\nmin_relevance = 0.0\n'
                                         'check_named_items = false\n[embedding]\nbackend = "hashing"\n', "utf-8")
     kb = build_knowledge(load_settings(folder / "config.toml"))

@@ -7,6 +7,7 @@ console page is saved to docs/screenshots/console-<page>.png.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import socket
@@ -18,7 +19,8 @@ import pytest
 from bot.app import build_service
 from bot.server import build_app
 from bot.settings import load_settings
-from tests.integration.db import CATEGORIES, DISTRICT
+from tests.fakes import HANDBOOK, STAFF_QUESTION
+from tests.integration.db import CATEGORIES, DISTRICT, FakeClock
 
 pytestmark = pytest.mark.slow
 
@@ -74,10 +76,12 @@ class Live:
         return re.search(r"http://\S+/console/login/\S+", text).group(0)
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory, write_samples):
-    folder = tmp_path_factory.mktemp("console")
+@contextlib.contextmanager
+def running_site(folder: Path, write_samples, clock=None):
+    """The whole service on a free port over the sample documents and a staff-only handbook; yields Live."""
     write_samples(folder / "knowledge")
+    (folder / "knowledge" / "staff").mkdir(parents=True, exist_ok=True)
+    (folder / "knowledge" / "staff" / "handbook.md").write_text(HANDBOOK, "utf-8")
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -88,11 +92,17 @@ def live(tmp_path_factory, write_samples):
         "[tickets]", f'organisation_file = "{DISTRICT.as_posix()}"',
         f'categories_file = "{CATEGORIES.as_posix()}"']) + "\n", "utf-8")
     settings = load_settings(folder / "config.toml")
-    service = build_service(settings)
+    service = build_service(settings, clock=clock)
     service.knowledge.ingest(progress=False)
     with serving(build_app(service), sock) as base:
         yield Live(base, service)
     service.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, write_samples):
+    with running_site(tmp_path_factory.mktemp("console"), write_samples) as site:
+        yield site
 
 
 @pytest.fixture
@@ -365,3 +375,88 @@ def test_an_admin_works_through_the_question_queue_and_writes_a_curated_answer(l
     page.locator("ul.questions li", has_text="内容过时").get_by_role("button", name="标记已处理").click()
     expect(page.get_by_role("status")).to_contain_text("已标记为已处理")
     expect(page.locator("ul.questions li", has_text="内容过时")).to_have_count(0)
+
+
+# -- the worker's desk: 问答, 受理, 值班 ---------------------------------------------------------------------
+
+
+def test_a_worker_asks_in_the_console_and_sees_the_answer_and_the_ranked_passages(live, phone):
+    live.staff("web-worker-ask", grids=["jingcun-02"], name="问答网格员")
+    page = phone(live.login_link("web-worker-ask"))
+
+    page.get_by_role("link", name="问答").click()
+    page.get_by_label("问题").fill(STAFF_QUESTION)
+    page.get_by_role("button", name="提问").click()
+
+    answer = page.locator("section.answer")
+    expect(answer).to_contain_text("每月至少走访一次")
+    expect(answer).to_contain_text("内部，请勿转发居民")
+    rows = page.locator("table.hits tbody tr")
+    expect(rows.first).to_contain_text("网格员走访手册（内部）")
+    expect(rows.first).to_contain_text("已引用")
+    shot(page, "ask", full_page=True)
+    page.get_by_label("以居民身份检索（不含内部文件）").check()
+    page.get_by_role("button", name="提问").click()
+    expect(page.locator("table.hits")).not_to_contain_text("网格员走访手册")
+    [resident] = live.say("web-resident-ask", STAFF_QUESTION)
+    assert "走访手册" not in resident["text"] and "每月至少走访" not in resident["text"]
+
+
+def test_a_worker_files_a_walk_in_report_and_it_reaches_the_grid_workers_board(live, phone):
+    live.staff("web-clerk", grids=["jingcun-03"], name="窗口社工")
+    live.staff("web-worker-j1", grids=["jingcun-01"], name="一网格员")
+    clerk = phone(live.login_link("web-clerk"))
+
+    clerk.get_by_role("link", name="受理").click()
+    clerk.get_by_label("居民反映的情况").fill("景村里3号楼2单元王阿姨来电，暖气片冰凉，电话13912340000，下午在家")
+    clerk.get_by_role("button", name="识别").click()
+    expect(clerk.get_by_label("地点")).to_have_value("景村里3号楼2单元")
+    expect(clerk.get_by_label("联系电话")).to_have_value("13912340000")
+    expect(clerk.get_by_label("受理方式")).to_have_value("phone")
+    expect(clerk.get_by_text("网格：景村社区第一网格")).to_be_visible()
+    clerk.get_by_label("方便联系的时间").fill("下午三点以后")  # the worker corrects what was read
+    shot(clerk, "file", full_page=True)
+    clerk.get_by_role("button", name="确认登记").click()
+    expect(clerk.get_by_role("status")).to_contain_text("已登记工单")
+    ticket_id = re.search(r"T\d{11}", clerk.get_by_role("status").inner_text()).group(0)
+
+    worker = phone(live.login_link("web-worker-j1"))
+    worker.get_by_role("link", name=re.compile(ticket_id)).click()
+    expect(worker.locator("dl.facts")).to_contain_text("电话（窗口社工代居民登记")
+    expect(worker.locator("dl.facts")).to_contain_text("下午三点以后")
+    expect(worker.get_by_text("13912340000")).to_be_visible()  # the assigned worker sees the phone
+
+
+@pytest.fixture
+def live_with_clock(tmp_path, write_samples):
+    """A site whose clock the test moves: Monday 2026-11-23 10:00 in the district."""
+    clock = FakeClock()
+    with running_site(tmp_path, write_samples, clock=clock) as site:
+        yield site, clock
+
+
+def test_a_supervisor_sets_tomorrows_duty_and_a_report_from_an_off_duty_grid_goes_to_the_duty_worker(
+        live_with_clock, phone):
+    live, clock = live_with_clock
+    live.staff("web-boss-duty", role="supervisor", community="jingcun", name="景村书记")
+    live.staff("web-worker-own", grids=["jingcun-01"], name="张网格")
+    live.staff("web-worker-duty", grids=["jingcun-03"], name="刘当班")
+    page = phone(live.login_link("web-boss-duty"))
+
+    page.get_by_role("link", name="值班").click()
+    tomorrow = page.locator("ul.duty-days li").nth(1)
+    expect(tomorrow).to_contain_text("11月24日 周二")
+    tomorrow.get_by_label("刘当班").check()
+    tomorrow.get_by_role("button", name=re.compile("保存")).click()
+    expect(page.get_by_role("status")).to_contain_text("已保存排班")
+    expect(page.locator("ul.duty-days li").nth(1).get_by_label("刘当班")).to_be_checked()
+    shot(page, "duty", full_page=True)
+
+    clock.advance(days=1)
+    ticket_id = live.report("web-resident-duty", "景村里3号楼2单元暖气不热，屋里才十五度", "13700007777")
+    [who] = live.say("web-resident-duty-2", "景村里今天谁值班")
+
+    ticket = live.service.store.get(ticket_id)
+    people = {p.name: p.id for p in live.service.roster.members("jingcun")}
+    assert ticket.assignee_id == people["刘当班"] != people["张网格"]
+    assert "景村社区今日当班：刘当班" in who["text"] and "022-2800-2100" in who["text"]

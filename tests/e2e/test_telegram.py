@@ -319,3 +319,21 @@ async def test_an_expired_document_is_not_cited_on_telegram(botapi, run_channel,
 
     assert "2026年社区助浴服务" in answer.params["text"] and "2024年社区助浴服务" not in answer.params["text"]
     assert "20元" not in answer.params["text"]
+
+
+async def test_a_staff_only_document_is_cited_to_a_worker_and_never_to_a_resident_on_telegram(botapi, run_channel,
+                                                                                              tmp_path):
+    from tests.fakes import STAFF_QUESTION, KnownStaff, audience_retriever
+
+    conversation, _ = make_conversation(retriever=audience_retriever(tmp_path),
+                                        staff=KnownStaff({("telegram", str(NEIGHBOUR))}))
+    await run_channel(conversation)
+
+    botapi.push_text(RESIDENT, STAFF_QUESTION)
+    resident = await botapi.wait_for_text(RESIDENT, "来源")
+    botapi.push_text(NEIGHBOUR, STAFF_QUESTION)
+    worker = await botapi.wait_for_text(NEIGHBOUR, "来源")
+
+    assert "走访手册" not in resident.params["text"] and "每月至少走访" not in resident.params["text"]
+    assert "网格员走访手册（内部）" in worker.params["text"] and "每月至少走访" in worker.params["text"]
+    assert "请勿转发居民" in worker.params["text"]

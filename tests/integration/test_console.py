@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from urllib.parse import quote
 
@@ -907,3 +908,100 @@ def test_the_statistics_warn_when_working_day_deadlines_run_past_the_known_holid
         assert f"节假日数据不含 {missing} 年" in page and "chinese-calendar" in page
     site.service.settings.tickets.feedback_working_days.clear()
     assert "节假日数据不含" not in site.login("a1").get("/console/stats").text  # hours only: nothing to warn of
+
+
+# -- 受理, 值班 -------------------------------------------------------------------------------------------
+
+
+def test_a_worker_files_a_walk_in_report_from_one_note_and_it_reaches_the_grid_workers_list(site):
+    clerk = site.staff("clerk", grids=("jingcun-03",), name="窗口王芳")
+    site.staff("w1", grids=("jingcun-01",), name="网格员李强")
+    client = site.login("clerk")
+    note = "景村里3号楼2单元王阿姨来电，暖气不热，电话13912345678，下午在家"
+
+    read = post(client, "/console/file/read", "/console/file", note=note)
+    form = {k: v for k, v in re.findall(r'<(?:input|textarea)[^>]*name="(\w+)"[^>]*?(?:value="([^"]*)")?', read.text)}
+    filed = post(client, "/console/file", "/console/file", note=note, description="景村里3号楼2单元王阿姨来电，暖气不热，下午在家",
+                 category="供暖", place="景村里3号楼2单元", phone="13912345678", contact_time="下午在家", source="phone")
+    [ticket] = site.service.store.visible_to(Actor("staff", 2, "worker", grids=("jingcun-01",)))
+    worker_list = site.login("w1").get("/console/tickets").text
+
+    assert read.status_code == 200 and 'value="景村里3号楼2单元"' in read.text and 'value="13912345678"' in read.text
+    assert "景村社区第一网格" in read.text and '<option value="供暖" selected>' in read.text
+    assert '<option value="phone" selected>电话</option>' in read.text and "note" in form
+    assert filed.status_code == 303 and filed.headers["location"] == f"/console/file?ok={ticket.id}"  # not clerk's grid
+    assert (ticket.source, ticket.filed_by, ticket.channel, ticket.assignee_id) == ("phone", clerk.id, "desk", 2)
+    assert ticket.id in worker_list
+    assert f"已登记工单 {ticket.id}" in client.get(filed.headers["location"]).text
+    detail = site.login("w1").get(f"/console/tickets/{ticket.id}").text
+    assert "电话（窗口王芳代居民登记，居民没有在线对话，收不到通知）" in detail
+    assert any(e.action == "ticket_file" for e in site.service.staff.audit.recent())
+
+
+def test_a_walk_in_form_with_a_bad_phone_or_no_place_is_shown_again_with_the_reason(site):
+    site.staff("clerk")
+    client = site.login("clerk")
+    fields = dict(note="暖气不热", description="暖气不热", category="供暖", contact_time="", source="window")
+
+    no_place = post(client, "/console/file", "/console/file", place="", phone="", **fields)
+    bad_phone = post(client, "/console/file", "/console/file", place="景村里3号楼", phone="12345", **fields)
+    empty = post(client, "/console/file/read", "/console/file", note="   ")
+
+    assert no_place.status_code == 400 and "请写明地点" in no_place.text and "暖气不热" in no_place.text
+    assert bad_phone.status_code == 400 and "电话号码不对" in bad_phone.text
+    assert empty.status_code == 400 and "请先写下居民反映的情况" in empty.text
+    assert site.service.store.visible_to(Actor("admin", 0, "admin")) == []
+
+
+def test_a_worker_files_for_a_resident_from_the_chat_with_file(site):
+    site.staff("w1", name="网格员李强")
+    conversation = site.service.conversation
+
+    [summary] = conversation.handle(Incoming("telegram", "w1", "/file 景村里5号楼王大爷来电，楼道灯坏了，电话13812345678"))
+    [done] = conversation.handle(Incoming("telegram", "w1", "", button=summary.buttons[0].payload, kind="button"))
+    [again] = conversation.handle(Incoming("telegram", "w1", "", button=summary.buttons[0].payload, kind="button"))
+    [refused] = conversation.handle(Incoming("telegram", "r1", "/file 景村里5号楼楼道灯坏了"))
+
+    assert "地点：景村里5号楼" in summary.text and "电话：13812345678" in summary.text and "受理方式：电话" in summary.text
+    ticket = site.service.store.get(done.ticket_id)
+    assert (ticket.source, ticket.channel, ticket.grid_id) == ("phone", "desk", "jingcun-01")
+    assert "过期" in again.text  # one confirm, one ticket
+    assert refused.text == texts.STAFF_ONLY
+
+
+def test_a_supervisor_sets_tomorrows_duty_and_a_report_from_an_off_duty_grid_routes_to_the_duty_worker(site):
+    site.staff("boss", role="supervisor", community="jingcun")
+    own = site.staff("w-own", grids=("jingcun-01",), name="张网格")
+    duty = site.staff("w-duty", grids=("jingcun-03",), name="刘当班")
+    site.staff("other-boss", role="supervisor", community="huajiang")
+    client = site.login("boss")
+
+    page = client.get("/console/duty").text
+    saved = post(client, "/console/duty", "/console/duty", community="huajiang", day="2026-11-24",
+                 staff=str(duty.id), start="2026-11-23")
+    after = client.get(saved.headers["location"]).text
+    site.clock.advance(days=1)
+    ticket = site.file("景村里3号楼2单元暖气不热", user="r1")
+    [reply] = site.service.conversation.handle(Incoming("web", "r9", "景村里今天谁值班"))
+
+    assert "值班 · 景村社区" in page and "张网格" in page and "刘当班" in page and "华江里" not in page
+    assert saved.status_code == 303 and "已保存排班" in after
+    assert site.service.roster.week("jingcun", date(2026, 11, 24), 1)[date(2026, 11, 24)] == [duty.id]  # own community
+    assert site.service.roster.week("huajiang", date(2026, 11, 24), 1)[date(2026, 11, 24)] == []
+    assert ticket.assignee_id == duty.id != own.id
+    assert "景村社区今日当班：刘当班" in reply.text and "13" not in reply.text.split("社区电话")[0]
+    assert site.login("w-own").get("/console/duty").status_code == 403
+    assert [e.action for e in site.service.staff.audit.recent()][0] == "duty_set"
+
+
+def test_an_admin_chooses_the_community_and_cannot_plan_the_past(site):
+    site.staff("a1", role="admin")
+    site.staff("w9", grids=("huajiang-01",), name="华江网格员")
+    client = site.login("a1")
+
+    page = client.get("/console/duty?community=huajiang").text
+    past = post(client, "/console/duty", "/console/duty?community=huajiang", community="huajiang",
+                day="2026-11-01", staff="2")
+
+    assert "值班 · 华江里社区" in page and "华江网格员" in page and '<option value="jingcun"' in page
+    assert past.status_code == 400 and "过去的日子不能再排班" in past.text

@@ -320,3 +320,56 @@ def test_a_policy_is_cited_only_between_its_effective_and_expiry_days(tmp_path, 
     assert cited("2025-12-31") == {"2025年冬季取暖补贴"}  # the 2026 one is not yet in force
     assert cited("2026-01-01") == {"2026年冬季取暖补贴"}  # the 2025 one has expired
     assert cited("2026-06-30") == {"2026年冬季取暖补贴"}
+
+
+def test_staff_documents_by_front_matter_or_folder_are_searched_only_for_staff(tmp_path, make_config, write_doc,
+                                                                                 open_kb):
+    folder = tmp_path / "knowledge"
+    write_doc(folder, "guide.md", "# 入户走访指南\n网格员定期入户走访，了解居民需求。\n")
+    write_doc(folder, "handbook.md", "---\ntitle: 走访手册\naudience: staff\n---\n独居老人每月至少走访一次。\n")
+    write_doc(folder / "staff", "rules.txt", "调解工作规程\n调解前先分别听取双方意见，背靠背谈话。\n")
+    kb = open_kb(make_config(tmp_path))
+    kb.ingest()
+
+    def titles(query: str, audience: str) -> set[str]:
+        return {h.title for h in kb.retriever.search(query, 10, audience=audience)}
+
+    assert "走访手册" in titles("独居老人多久走访一次", "staff")
+    assert "调解工作规程" in titles("调解前要先做什么", "staff")
+    assert not {"走访手册", "调解工作规程"} & (titles("独居老人多久走访一次", "public") | titles("调解前要先做什么", "public"))
+    explained = kb.retriever.explain("独居老人多久走访一次", audience="public")
+    assert explained and all(p.hit.audience == "public" for p in explained)
+
+
+def test_a_passage_in_a_public_and_a_staff_file_stays_two_passages(tmp_path, make_config, write_doc, open_kb):
+    """A handbook that quotes a public guide must neither show up among the guide's sources nor take its passage."""
+    folder = tmp_path / "knowledge"
+    body = "老人家食堂每天11:00开始供应午餐，80周岁以上老人每餐补贴4元。\n"
+    write_doc(folder, "meals.md", "# 老人家食堂指南\n" + body)
+    write_doc(folder, "staff/handbook.md", "# 老人家食堂指南\n" + body)
+    kb = open_kb(make_config(tmp_path))
+    kb.ingest()
+
+    public = kb.retriever.search("老人家食堂几点供应午餐", 10)
+    staff = kb.retriever.search("老人家食堂几点供应午餐", 10, audience="staff")
+
+    assert [(h.source, h.also) for h in public] == [("knowledge/meals.md", ())]
+    assert {h.source for h in staff} == {"knowledge/meals.md", "knowledge/staff/handbook.md"}
+
+
+def test_a_file_indexed_before_audiences_existed_is_read_again(tmp_path, make_config, write_doc, open_kb):
+    import json
+
+    write_doc(tmp_path / "knowledge", "handbook.md", "---\ntitle: 走访手册\naudience: staff\n---\n独居老人每月至少走访一次。\n")
+    kb = open_kb(make_config(tmp_path))
+    kb.ingest()
+    manifest_path = kb.layout.root / f"gen-{kb.layout.current():06d}" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    for entry in manifest["files"].values():  # as an older version wrote it
+        entry.pop("audience")
+    manifest_path.write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
+
+    report = kb.ingest()
+
+    assert report.updated == 1 and report.unchanged == 0
+    assert kb.retriever.search("独居老人多久走访一次", 10) == []

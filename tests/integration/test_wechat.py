@@ -709,3 +709,16 @@ async def test_an_expired_document_is_not_cited_on_wechat(standin, tmp_path):
         answer = await wx.say("助浴车每周几来，收费多少")
 
     assert "2026年社区助浴服务" in answer and "2024年社区助浴服务" not in answer and "20元" not in answer
+
+
+async def test_a_staff_only_document_is_cited_to_a_worker_and_never_to_a_resident_on_wechat(standin, tmp_path):
+    from tests.fakes import STAFF_QUESTION, KnownStaff, audience_retriever
+
+    inner, _ = make_conversation(retriever=audience_retriever(tmp_path),
+                                 staff=KnownStaff({("wechat", "o-worker-openid")}))
+    async with serving(standin, Recording(inner)) as wx:
+        resident = await wx.say(STAFF_QUESTION)
+        worker = await wx.say(STAFF_QUESTION, user="o-worker-openid")
+
+    assert "走访手册" not in resident and "每月至少走访" not in resident
+    assert "网格员走访手册（内部）" in worker and "每月至少走访" in worker and "请勿转发居民" in worker

@@ -437,3 +437,68 @@ def test_a_question_that_names_a_problem_but_is_not_covered_is_not_taken_for_a_r
     [reply] = say("孩子放暑假家里没人看，社区有托管班吗")
 
     assert reply.text == texts.NOT_COVERED and fakes["dialogues"].load("telegram", "r1").intake is None
+
+
+def test_the_retriever_is_asked_as_staff_only_for_a_staff_account_and_the_internal_source_is_marked():
+    from bot.core.ports import Hit
+    from tests.fakes import KnownStaff
+
+    handbook = Hit(source="knowledge/staff/handbook.md", title="网格员工作手册", section="走访频次", date="",
+                   text="独居老人每月至少走访一次。", score=0.9, audience="staff")
+    conversation, fakes = make_conversation([handbook], staff=KnownStaff({("web", "w1")}))
+
+    [resident] = conversation.handle(Incoming("web", "r1", "独居老人多久走访一次"))
+    [worker] = conversation.handle(Incoming("web", "w1", "独居老人多久走访一次"))
+
+    assert fakes["retriever"].audiences == ["public", "staff"]
+    assert "网格员工作手册" not in resident.text and "每月至少走访" not in resident.text
+    assert "每月至少走访一次" in worker.text and texts.INTERNAL_SOURCE in worker.text
+
+
+def test_a_staff_lookup_that_fails_searches_as_a_resident():
+    from tests.fakes import KnownStaff
+
+    class Broken(KnownStaff):
+        def is_staff(self, channel, user_id):
+            raise RuntimeError("database away")
+
+    conversation, fakes = make_conversation(staff=Broken(set()))
+    conversation.handle(Incoming("web", "w1", "老人家食堂要带什么材料"))
+
+    assert fakes["retriever"].audiences and set(fakes["retriever"].audiences) == {"public"}
+
+
+class Roster:
+    """DutyBoard over fixed communities: names only the one the text names, all otherwise."""
+
+    def __init__(self, count: int = 2):
+        from bot.core.ports import CommunityDuty
+
+        self.days = [CommunityDuty("景村社区", "工作日 8:30—17:30", "景村里3号楼底商", "022-2800-2100", ("王芳",))]
+        self.days += [CommunityDuty(f"第{i}社区", "", "", "", ()) for i in range(2, count + 1)]
+        self.asked: list[str] = []
+
+    def today(self, text):
+        self.asked.append(text)
+        named = [d for d in self.days if d.community in text or d.community.removesuffix("社区") in text]
+        return named or self.days
+
+
+def test_who_is_on_duty_is_answered_with_hours_and_names_and_no_personal_phone():
+    roster = Roster()
+    conversation, _ = make_conversation(duty=roster)
+
+    [reply] = conversation.handle(Incoming("web", "r1", "景村社区今天谁值班？"))
+    [nobody] = conversation.handle(Incoming("web", "r2", "第2社区今天谁值班"))
+
+    assert "景村社区今日当班：王芳" in reply.text and "8:30—17:30" in reply.text and "022-2800-2100" in reply.text
+    assert "第2社区" not in reply.text
+    assert "今天没有排班记录" in nobody.text
+
+
+def test_with_many_communities_and_none_named_the_resident_is_asked_where_they_live():
+    conversation, _ = make_conversation(duty=Roster(count=8))
+
+    [reply] = conversation.handle(Incoming("web", "r1", "今天谁值班"))
+
+    assert "您住的小区" in reply.text and "王芳" not in reply.text

@@ -455,3 +455,16 @@ def test_the_knowledge_page_says_when_a_document_is_not_or_no_longer_in_force(ef
     said = in_force_note(effective, expires, today="2026-12-06")
 
     assert said.startswith(note) if note else said == ""
+
+
+@pytest.mark.parametrize("value, audience", [("staff", "staff"), ("工作人员", "staff"), ("staf", "staff"),
+                                             ("网格员", "staff"), ("public", "public"), ("居民", "public"),
+                                             ("", "public")])
+def test_front_matter_audience_keeps_a_document_from_residents_and_a_typo_fails_closed(tmp_path, write_doc,
+                                                                                     value, audience):
+    path = write_doc(tmp_path, "guide.md", f"---\ntitle: 工作手册\naudience: {value}\n---\n# 工作手册\n走访要求。\n")
+    assert load_document(path).audience == audience
+
+
+def test_a_document_without_an_audience_is_for_everyone(tmp_path, write_doc):
+    assert load_document(write_doc(tmp_path, "g.md", "# 指南\n正文。\n")).audience == "public"
