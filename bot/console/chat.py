@@ -8,6 +8,7 @@ behind one another as the core's single ``staff`` handler.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Callable, MutableMapping
 
 from bot.console.auth import ConsoleAuth
@@ -116,7 +117,9 @@ class KnowledgeChatAdmin:
         except Exception:
             log.exception("could not fetch document %s from %s", file_id, incoming.channel)
             return Reply("文件下载失败，请重新发送，或在工作台的“知识库”页面上传。", intent="staff")
-        saved, replaced = self.kb.save(name, data)
+        # a caption such as "内部" or "仅工作人员" keeps the document from residents, as the console's checkbox does
+        staff_only = bool(re.search(r"内部|仅工作人员|仅限工作人员|staff", incoming.text or "", re.I))
+        saved, replaced = self.kb.save(name, data, staff_only)
         log.info("admin %s/%s added knowledge document %s", incoming.channel, incoming.user_id, saved)
         self.directory.audit.record(f"staff:{staff_id}", "kb_upload", saved, "聊天中发送")
         try:

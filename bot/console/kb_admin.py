@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bot.core.district_time import DISTRICT_ZONE, district_today
 from bot.errors import BotError
-from bot.retrieval.ingest import IngestReport
+from bot.retrieval.ingest import STAFF_FOLDER, IngestReport
 from bot.retrieval.layout import MANIFEST
 from bot.retrieval.loaders import SUPPORTED_SUFFIXES
 from bot.tickets.sla import local
@@ -44,6 +44,12 @@ class KbBusy(KbAdminError):
 
 
 BUSY = "已有一个导入任务正在进行（可能是命令行的 ingest.py），请等它结束后再试。"
+
+
+def in_staff_folder(name: str) -> bool:
+    """A listed name under the staff folder ("staff/手册.docx"): a document for workers only."""
+    parts = (name or "").replace("\\", "/").split("/")
+    return len(parts) > 1 and parts[0].lower() == STAFF_FOLDER
 
 
 def safe_filename(name: str) -> str:
@@ -81,6 +87,7 @@ class Document:
     in_force: str = ""  # 未生效 / 已过期 / N 天后过期 (front matter effective/expires), "" when always in force
     versions: list = field(default_factory=list)  # earlier versions, newest first
     ocr: bool = False  # its text was recognised from a scan or a photo
+    staff_only: bool = False  # never cited to residents (front matter audience, or the staff/ folder)
 
     @property
     def label(self) -> str:
@@ -176,6 +183,7 @@ class KbAdmin:
                        passages=len(entry.get("chunks") or []) if entry.get("status", "indexed") == "indexed" else None)
         doc.in_force = in_force_note(entry.get("effective"), entry.get("expires"))
         doc.ocr = bool(entry.get("ocr"))
+        doc.staff_only = entry.get("audience") == "staff"
         if doc.status == "failed":
             doc.ingested_at = _short_time(entry.get("failed_at"))
         if doc.status == "indexed" and entry.get("sha256") != self._sha256(path):
@@ -201,27 +209,30 @@ class KbAdmin:
         return self._digests[key]
 
     # -- changing the folder -------------------------------------------------------------------
-    def save(self, name: str, data: bytes) -> tuple[str, bool]:
-        """Write an uploaded document into the knowledge folder; return (its safe name, whether it replaced one)."""
+    def save(self, name: str, data: bytes, staff_only: bool = False) -> tuple[str, bool]:
+        """Write an uploaded document into the knowledge folder (its staff/ folder when for workers only, or when
+        the name already lies there); return (its name in the folder, whether it replaced one)."""
         if len(data) > self.max_bytes:
             raise KbAdminError(self.too_large_message(len(data)))
         if not data:
             raise KbAdminError("文件是空的。")
         safe = safe_filename(name)
-        root = self.docs_dir
-        root.mkdir(parents=True, exist_ok=True)
-        target = root / safe
+        staff_only = staff_only or in_staff_folder(name)
+        folder = self.docs_dir / STAFF_FOLDER if staff_only else self.docs_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / safe
+        rel = f"{STAFF_FOLDER}/{safe}" if staff_only else safe
         replaced = target.exists()
         if replaced:
-            self._keep_version(safe)  # the previous text stays restorable
-        tmp = root / f".upload-{secrets.token_hex(6)}{target.suffix}"  # hidden: ingest skips it meanwhile
+            self._keep_version(rel)  # the previous text stays restorable
+        tmp = folder / f".upload-{secrets.token_hex(6)}{target.suffix}"  # hidden: ingest skips it meanwhile
         try:
             tmp.write_bytes(data)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-        log.info("knowledge document %s %s (%d bytes)", safe, "replaced" if replaced else "added", len(data))
-        return safe, replaced
+        log.info("knowledge document %s %s (%d bytes)", rel, "replaced" if replaced else "added", len(data))
+        return rel, replaced
 
     def too_large_message(self, size: int | None = None) -> str:
         got = f"（这个文件约 {size / 1024 / 1024:.1f} MB）" if size else ""
@@ -265,7 +276,8 @@ class KbAdmin:
             safe = safe_filename(name)
         except KbAdminError:
             return None
-        return self.docs_dir / VERSIONS / safe
+        # a staff-only document's versions are kept apart: restoring one must not publish it
+        return self.docs_dir / VERSIONS / (STAFF_FOLDER if in_staff_folder(name) else "") / safe
 
     def _keep_version(self, name: str) -> None:
         current = self.docs_dir / name

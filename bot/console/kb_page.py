@@ -86,7 +86,7 @@ def add_routes(router: APIRouter, console) -> None:
             return await run_in_threadpool(views.page, request, 400, "请先选择要上传的文件。")
         data = await file.read()
         try:
-            saved, _ = await run_in_threadpool(kb.save, file.filename, data)
+            saved, _ = await run_in_threadpool(kb.save, file.filename, data, bool(form.get("staff_only")))
         except KbAdminError as exc:
             status = 413 if len(data) > kb.max_bytes else 400
             return await run_in_threadpool(views.page, request, status, str(exc))

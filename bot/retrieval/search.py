@@ -1,6 +1,6 @@
 """Search the knowledge base from the shell.
 
-    python -m bot.retrieval.search [--config PATH] [-k K] [--json] [QUERY]
+    python -m bot.retrieval.search [--config PATH] [-k K] [--json] [--staff] [QUERY]
 
 Without QUERY, reads one query per line from stdin. With --json, prints one
 object per query: {"query", "hits": [{"source", "title", "section", "score", "text"}]}.
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="config file (default: config.toml of the project)")
     parser.add_argument("-k", type=int, default=None, help="number of hits (default: knowledge.top_k)")
     parser.add_argument("--json", action="store_true", help="one JSON object per query")
+    parser.add_argument("--staff", action="store_true",
+                        help="search as staff: staff-only documents included (default: as a resident)")
     parser.add_argument("query", nargs="*", help="the query (default: one per line from stdin)")
     args = parser.parse_args(argv)
     if args.k is not None and args.k < 1:
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         for query in queries:
             if not query:
                 continue
-            hits = kb.retriever.search(query, args.k)
+            hits = kb.retriever.search(query, args.k, audience="staff" if args.staff else "public")
             if args.json:
                 print(json.dumps({"query": query, "hits": [
                     {"source": h.source, "title": h.title, "section": h.section, "date": h.date,

@@ -36,7 +36,7 @@ def staff_help(role: str) -> str:
              "/file 情况 — 代居民登记工单（窗口、电话、走访），例如：/file 景村里3号楼王阿姨来电，暖气不热，电话139…",
              "/console — 工作台登录链接（在手机浏览器里处理工单、看统计）"]
     if role == "admin":
-        lines += ["/reingest — 重新导入知识库", "直接发送文件（.md .txt .docx .pdf .html）— 加入知识库"]
+        lines += ["/reingest — 重新导入知识库", "直接发送文件（.md .txt .docx .pdf .html）— 加入知识库（说明里写“内部”则仅工作人员可见）"]
     lines += ["", texts.HELP]
     return "\n".join(lines)
 

@@ -695,8 +695,8 @@ def chat_admin(site: Site, files: dict[str, bytes]) -> KnowledgeChatAdmin:
     return handler
 
 
-def send_document(handler, user: str, file_id: str, name: str):
-    incoming = DocumentIncoming("telegram", user, kind="file", document=(file_id, name))
+def send_document(handler, user: str, file_id: str, name: str, caption: str = ""):
+    incoming = DocumentIncoming("telegram", user, caption, kind="file", document=(file_id, name))
     return handler.handle(incoming, DialogueState("telegram", user))
 
 
@@ -708,6 +708,18 @@ def test_an_admin_adds_a_document_by_sending_it_to_the_bot(kb_site):
 
     assert reply.text.startswith("已加入知识库：社区助浴服务.md") and "新增 1 个" in reply.text
     assert kb_site.service.knowledge.retriever.search("助浴车怎么预约")[0].source.endswith("社区助浴服务.md")
+
+
+def test_a_document_sent_with_the_caption_internal_is_for_staff_only(kb_site):
+    kb_site.staff("a1", role="admin")
+    handler = chat_admin(kb_site, {"file-1": BATH_MD.encode()})
+
+    [reply] = send_document(handler, "a1", "file-1", "助浴规程.md", caption="内部资料")
+
+    retriever = kb_site.service.knowledge.retriever
+    assert reply.text.startswith("已加入知识库：staff/助浴规程.md")
+    assert not any("助浴规程" in h.source for h in retriever.search("助浴车怎么预约", 10))
+    assert retriever.search("助浴车怎么预约", 10, audience="staff")[0].source.endswith("staff/助浴规程.md")
 
 
 def test_anyone_but_an_admin_is_refused_and_the_attempt_logged(kb_site, caplog):
@@ -1005,3 +1017,27 @@ def test_an_admin_chooses_the_community_and_cannot_plan_the_past(site):
 
     assert "值班 · 华江里社区" in page and "华江网格员" in page and '<option value="jingcun"' in page
     assert past.status_code == 400 and "过去的日子不能再排班" in past.text
+
+
+def test_a_document_uploaded_for_staff_only_is_marked_never_reaches_residents_and_restores_in_place(kb_site):
+    kb_site.staff("a1", role="admin")
+    client = kb_site.login("a1")
+    data = {"csrf": csrf_of(client.get("/console/kb")), "ingest": "1", "staff_only": "1"}
+    handbook = "# 助浴工作规程\n\n助浴车每周三上午到站，工作人员提前一天电话回访预约老人。\n".encode()
+
+    response = client.post("/console/kb/upload", data=data, files={"file": ("助浴规程.md", handbook, "text/markdown")})
+    wait_for_job(client, response.headers["location"])
+    listing = client.get("/console/kb").text
+    retriever = kb_site.service.knowledge.retriever
+    public = {h.source for h in retriever.search("助浴车什么时候到站", 10)}
+    staff = {h.source for h in retriever.search("助浴车什么时候到站", 10, audience="staff")}
+    kb_site.kb.save("staff/助浴规程.md", "# 助浴工作规程\n\n改为每周四。\n".encode())
+    [version] = kb_site.kb.versions("staff/助浴规程.md")
+    restored = kb_site.kb.restore_version("staff/助浴规程.md", version.id)
+
+    assert (kb_site.docs / "staff" / "助浴规程.md").is_file() and not (kb_site.docs / "助浴规程.md").exists()
+    entry = listing[listing.index("staff/助浴规程.md"):]
+    assert "仅工作人员" in entry[:600]
+    assert not any("助浴规程" in s for s in public) and any("助浴规程" in s for s in staff)
+    assert restored == "staff/助浴规程.md" and not (kb_site.docs / "助浴规程.md").exists()
+    assert "每周三" in (kb_site.docs / "staff" / "助浴规程.md").read_text("utf-8")

@@ -85,3 +85,16 @@ def test_missing_config_exits_2_with_one_line(tmp_path, run_python):
 
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"search: config file not found: {tmp_path / 'missing.toml'}"]
+
+
+def test_a_staff_only_document_is_searched_only_with_staff(tmp_path, make_config, write_doc, run_python, open_kb):
+    config = make_config(tmp_path)
+    write_doc(tmp_path / "knowledge", "handbook.md", "---\ntitle: 走访手册\naudience: staff\n---\n独居老人每月至少走访一次。\n")
+    write_doc(tmp_path / "knowledge", "guide.md", "# 入户走访指南\n网格员定期入户走访。\n")
+    open_kb(config).ingest()
+
+    resident = search(run_python, config, "--json", "-k", "5", "独居老人多久走访一次")
+    staff = search(run_python, config, "--json", "--staff", "-k", "5", "独居老人多久走访一次")
+
+    assert "走访手册" not in resident.stdout
+    assert json.loads(staff.stdout)["hits"][0]["title"] == "走访手册"
