@@ -46,7 +46,7 @@ class KbBusy(KbAdminError):
 BUSY = "已有一个导入任务正在进行（可能是命令行的 ingest.py），请等它结束后再试。"
 
 
-def in_staff_folder(name: str) -> bool:
+def named_in_staff_folder(name: str) -> bool:
     """A listed name under the staff folder ("staff/手册.docx"): a document for workers only."""
     parts = (name or "").replace("\\", "/").split("/")
     return len(parts) > 1 and parts[0].lower() == STAFF_FOLDER
@@ -217,7 +217,7 @@ class KbAdmin:
         if not data:
             raise KbAdminError("文件是空的。")
         safe = safe_filename(name)
-        staff_only = staff_only or in_staff_folder(name)
+        staff_only = staff_only or named_in_staff_folder(name)
         folder = self.docs_dir / STAFF_FOLDER if staff_only else self.docs_dir
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / safe
@@ -277,7 +277,7 @@ class KbAdmin:
         except KbAdminError:
             return None
         # a staff-only document's versions are kept apart: restoring one must not publish it
-        return self.docs_dir / VERSIONS / (STAFF_FOLDER if in_staff_folder(name) else "") / safe
+        return self.docs_dir / VERSIONS / (STAFF_FOLDER if named_in_staff_folder(name) else "") / safe
 
     def _keep_version(self, name: str) -> None:
         current = self.docs_dir / name

@@ -16,8 +16,8 @@ from bot.core.intake import ASK_WHAT, Intake
 from bot.core.intents import (ABOUT, COMMAND, DISPUTE, EMERGENCY, FOLLOWUP, GREETING, QUESTION, REQUEST, THANKS,
                               UNSURE, IntentClassifier)
 from bot.core.reading import (after_cancel, asks_for_action, asks_who_is_on_duty, asks_why_phone, asks_will_you_act,
-                              declines_phone,
-                              is_cancel, landline_only, looks_like_question, read_correction, wants_confidentiality)
+                              declines_phone, is_cancel, landline_only, looks_like_question, read_correction,
+                              wants_confidentiality)
 from bot.core.locks import KeyedLocks
 from bot.core.messages import Button, Citation, Incoming, Reply
 from bot.core.ports import (PUBLIC, STAFF, AnswerLog, AnswerWriter, CuratedAnswers, DialogueStore, DutyBoard,

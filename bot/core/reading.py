@@ -205,13 +205,15 @@ def clauses(text: str) -> list[str]:
     return [c.strip() for c in _CLAUSE.split(text) if len(c.strip()) >= 3]
 
 
-# "今天谁值班", "当班社工是谁", "社区几点有人", "周末社区有人吗": the community's duty, not a document question
+# "今天谁值班", "当班社工是谁", "社区几点有人": today's duty at the community, not a document question; a question
+# about another day ("周六上午有人值班吗") is for the documents, which give the hall's hours
 _ON_DUTY = re.compile(r"(谁|哪位|哪个|什么人).{0,6}(值班|当班|在班)|(值班|当班)的?(是谁|是哪位|社工|人员|的人|在吗|吗)|"
-                      r"有人(值班|当班)|(今天|明天|周末|星期[六天日]|周[六日]|礼拜[六天日]).{0,4}社区.{0,4}有人|社区.{0,10}(几点|什么时候|啥时候|哪天|今天|明天|周末|星期[六天日]|"
-                      r"周[六日]|礼拜[六天日]).{0,6}有人")
+                      r"有人(值班|当班)|社区.{0,10}(几点|什么时候|啥时候|现在|今天).{0,6}有人|(今天|现在).{0,4}社区.{0,4}有人")
 _NOT_COMMUNITY_DUTY = re.compile(r"物业|保安|门卫|医院|派出所|供热|燃气|电话是多少|电话多少")
+_ANOTHER_DAY = re.compile(r"明天|后天|昨天|周末|节假日|假期|春节|国庆|(周|星期|礼拜)[一二三四五六日天1-7]")
 
 
 def asks_who_is_on_duty(text: str) -> bool:
     """A question about who is on duty at the community (not the property office's night guard)."""
-    return len(text) <= 40 and bool(_ON_DUTY.search(text)) and not _NOT_COMMUNITY_DUTY.search(text)
+    return len(text) <= 40 and bool(_ON_DUTY.search(text)) and not _NOT_COMMUNITY_DUTY.search(text) \
+        and not _ANOTHER_DAY.search(text)

@@ -101,7 +101,7 @@ def test_a_request_for_someone_versus_a_question_about_a_service(text, expected)
 
 
 @pytest.mark.parametrize("text", ["今天谁值班", "景村社区今天谁当班？", "当班社工是谁", "社区几点有人",
-                                  "周末社区有人吗", "今天社区有人值班吗", "明天社区几点有人"])
+                                  "今天社区有人值班吗", "现在社区有人吗", "值班的是哪位"])
 def test_asking_who_is_on_duty(text):
     from bot.core.reading import asks_who_is_on_duty
 
@@ -109,7 +109,8 @@ def test_asking_who_is_on_duty(text):
 
 
 @pytest.mark.parametrize("text", ["物业值班电话多少", "值班室的人不管事，楼道堆满了东西没人清理也没人管", "老人家食堂几点开门",
-                                  "今日我当班是什么服务", "医院晚上谁值班"])
+                                  "今日我当班是什么服务", "医院晚上谁值班", "景村社区服务站周六上午有人值班吗",
+                                  "周末社区有人吗", "明天谁值班"])
 def test_other_messages_are_not_duty_questions(text):
     from bot.core.reading import asks_who_is_on_duty
 
