@@ -82,6 +82,19 @@ def build_knowledge(settings: Settings, embedder: Embedder | None = None, servin
     return KnowledgeBase(settings, layout, store, embedder, index, retriever, ingester)
 
 
+def build_laws(settings: Settings, embedder: Embedder) -> KnowledgeBase:
+    """The law texts suggested to mediators: a knowledge base of its own (folder, index, collection), same model.
+
+    Suggestions for a worker to read, not answers to a resident: no answerability check, a lower bar.
+    """
+    cw = settings.casework
+    knowledge = settings.knowledge.model_copy(update={
+        "docs_dir": cw.laws_dir, "index_dir": cw.laws_index_dir, "collection": cw.laws_collection,
+        "min_relevance": min(settings.knowledge.min_relevance, 0.3), "min_topic": 0.0, "check_named_items": False,
+        "top_k": 3})
+    return build_knowledge(settings.model_copy(update={"knowledge": knowledge}), embedder)
+
+
 @dataclass
 class Service:
     """The whole application, wired: what channels and commands need."""
@@ -107,6 +120,9 @@ class Service:
     curated: object = None
     roster: object = None
     intake: object = None
+    register: object = None
+    mediation: object = None
+    laws: object = None
 
 
 def build_service(settings: Settings, embedder: Embedder | None = None, clock=None,
@@ -131,6 +147,8 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     from bot.storage.outbox import SqlOutbox
     from bot.tickets.categories import CategoryClassifier, load_categories
     from bot.tickets.desk import ResidentDesk
+    from bot.casework.mediation import MediationDesk
+    from bot.casework.register import VisitRegister
     from bot.tickets.duty import DutyBoard, DutyRoster
     from bot.tickets.notifications import TicketNotifications
     from bot.tickets.organisation import PlaceResolver, load_organisation
@@ -192,10 +210,17 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
                           timedelta(days=ts.retention_days))
     watch.erasers.append(intent_feedback.erase_before)
     watch.erasers.append(answer_log.erase_before)
+    cw = settings.casework
+    register = VisitRegister(sessions, org, clock=store.clock, intervals=cw.visit_interval_days, notifier=outbox)
+    mediation = MediationDesk(sessions, org, clock=store.clock, followup_days=cw.followup_days, notifier=outbox)
+    watch.reminders += [register.remind_due, mediation.remind_followups]
+    store.listeners.append(lambda ticket_id, action, actor: mediation.on_ticket(ticket_id, action, actor, store))
+    watch.erasers += [register.erase_before, mediation.erase_before]
     service = Service(settings, knowledge, engine, sessions, dialogues, outbox, store, desk, directory, conversation,
                       watch, categorizer, console_auth=console_auth, kb_admin=kb_admin, kb_chat=kb_chat,
                       intent_feedback=intent_feedback, metrics=metrics, answer_log=answer_log, curated=curated,
-                      roster=roster, intake=intake)
+                      roster=roster, intake=intake, register=register, mediation=mediation,
+                      laws=build_laws(settings, knowledge.embedder))
     metrics.registry.register(StateCollector(service))
     return service
 

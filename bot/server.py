@@ -131,6 +131,12 @@ async def _serve(settings) -> int:
     report = await asyncio.to_thread(service.knowledge.ensure_ingested)
     if report is not None:
         log.info("sample knowledge ingested: %s", report.summary())
+    try:
+        laws = await asyncio.to_thread(service.laws.ensure_ingested)
+        if laws is not None:
+            log.info("law texts for mediation ingested: %s", laws.summary())
+    except Exception:  # noqa: BLE001 - mediators lose suggestions, residents lose nothing
+        log.exception("the law index could not be built; mediation cases get no law suggestions")
     await asyncio.to_thread(warm_up, service)
     telegram = None
     token = os.environ.get(settings.telegram.token_env, "").strip()

@@ -138,6 +138,17 @@ class IntentSettings(_Section):
     unsure_high: float = Field(0.52, ge=0, le=1, description="From this probability on it is a request; in between the bot asks with two buttons.")
 
 
+class CaseworkSettings(_Section):
+    laws_dir: Path = Field(Path("laws"), description="Folder of law texts suggested to mediators (a knowledge base of its own).")
+    laws_index_dir: Path = Field(Path("data/laws-index"), description="Folder holding the law index.")
+    laws_collection: str = Field("laws", pattern="^[a-zA-Z0-9][a-zA-Z0-9_-]{0,40}$", description="Chroma collection prefix of the law index.")
+    followup_days: int = Field(15, ge=1, le=365, description="Days after a mediation agreement when the follow-up visit (回访) is due.")
+    visit_interval_days: dict[str, int] = Field(
+        default_factory=lambda: {"独居": 30, "高龄": 30, "失能": 30, "困境儿童": 30, "留守儿童": 30, "残疾": 90,
+                                 "低保": 90, "特困": 90},
+        description="Days between household visits by tag; a person's shortest interval counts.")
+
+
 class Settings(_Section):
     config_path: Path = Field(DEFAULT_CONFIG, description="The file these settings came from.")
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
@@ -152,6 +163,7 @@ class Settings(_Section):
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    casework: CaseworkSettings = Field(default_factory=CaseworkSettings)
 
     @property
     def base_dir(self) -> Path:

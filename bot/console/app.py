@@ -12,6 +12,8 @@
     /console/ask        ask_page.py        (问答: the knowledge base as workers see it, with the ranked passages)
     /console/file…      file_page.py       (受理: a ticket filed for a resident at the window, by phone, on a visit)
     /console/duty…      duty_page.py       (值班: the community's duty roster, 今日我当班)
+    /console/visits…    visits_page.py     (走访: the visit register, a visit recorded from one note)
+    /console/cases…     cases_page.py      (调解: mediation cases, sessions, agreement, 回访)
 
 Every POST form carries a CSRF token (the session's, or before login a cookie's),
 checked in constant time; a POST without it is refused with 403.
@@ -100,7 +102,8 @@ class Console:
 
 def create_console_router(service, auth: ConsoleAuth | None = None, kb: KbAdmin | None = None) -> APIRouter:
     """Every /console route, for create_web_app(extra_routes=[...])."""
-    from bot.console import ask_page, duty_page, file_page, kb_page, questions_page, staff_page, stats_page, tickets_page
+    from bot.console import (ask_page, cases_page, duty_page, file_page, kb_page, questions_page, staff_page,
+                             stats_page, tickets_page, visits_page)
 
     console = Console(service, auth, kb)
     router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
@@ -113,6 +116,8 @@ def create_console_router(service, auth: ConsoleAuth | None = None, kb: KbAdmin 
     ask_page.add_routes(router, console)
     file_page.add_routes(router, console)
     duty_page.add_routes(router, console)
+    visits_page.add_routes(router, console)
+    cases_page.add_routes(router, console)
     return router
 
 

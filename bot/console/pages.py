@@ -52,7 +52,8 @@ def nav_for(staff) -> list[tuple[str, str]]:
     """The menu a staff member sees: (path, label)."""
     if staff is None:
         return []
-    items = [("/console/tickets", "工单"), ("/console/file", "受理"), ("/console/ask", "问答")]
+    items = [("/console/tickets", "工单"), ("/console/file", "受理"), ("/console/visits", "走访"),
+             ("/console/cases", "调解"), ("/console/ask", "问答")]
     if staff.role in ("supervisor", "admin"):
         items += [("/console/duty", "值班"), ("/console/stats", "统计")]
     if staff.role == "admin":

@@ -86,6 +86,14 @@ class StatsViews:
         rows += [("响应率按周", k, Rate(*counts).label()) for k, counts in sorted(stats.response_by_week.items())]
         return rows
 
+    def mediation_rows(self, community: str | None) -> list[tuple[str, str, str]]:
+        """调解成功率: agreed among the closed cases of the scope (all time: cases run for weeks)."""
+        desk = getattr(self.console.service, "mediation", None)
+        if desk is None:
+            return []
+        agreed, closed = desk.success_rate(community)
+        return [("调解", "结案", str(closed)), ("调解", "调解成功率", Rate(agreed, closed).label())]
+
     def qa_rows(self, qa) -> list[tuple[str, str, str]]:
         rows = [("问答", "问题数", str(qa.questions)),
                 ("问答", "未覆盖率", Rate(qa.not_covered, qa.questions).label()),
@@ -128,7 +136,7 @@ def add_routes(router: APIRouter, console) -> None:
         tail = f"?{query}" if query else ""
         qa = views.qa(start) if visit.staff.role == "admin" else None
         calendar = views.calendar_warning()
-        rows = views.rows(stats) + (views.qa_rows(qa) if qa is not None else [])
+        rows = views.rows(stats) + views.mediation_rows(chosen) + (views.qa_rows(qa) if qa is not None else [])
         return render(request, "stats.html", title="统计", stats=stats, charts=views.charts(stats), scope_name=name,
                       rows=rows, pct=pct, qa=qa, qa_not_covered=Rate(qa.not_covered, qa.questions) if qa else None,
                       qa_down=Rate(qa.down, qa.voted) if qa else None, calendar_warning=calendar, communities=console.org.communities, chosen=chosen or "",
@@ -150,7 +158,7 @@ def add_routes(router: APIRouter, console) -> None:
     def stats_csv(community: str = "", since: str = "", visit: Visit = Depends(console.visit)) -> Response:
         chosen, start = views.scope(visit, community, since)
         name = file_name("工单统计", views.scope_name(chosen), start, console.store.clock(), "csv")
-        rows = views.rows(views.compute(chosen, start))
+        rows = views.rows(views.compute(chosen, start)) + views.mediation_rows(chosen)
         if visit.staff.role == "admin":
             rows += views.qa_rows(views.qa(start))
         return as_csv(rows, name, ["分组", "项目", "数值"])

@@ -164,6 +164,8 @@ class TicketViews:
             rating_comment=shown(ticket.rating_comment), status_label=STATUS_LABELS.get(ticket.status, ticket.status),
             grid_name=grid.name if grid else "未匹配网格", assignee=people.get(ticket.assignee_id), events=events,
             source=SOURCE_LABELS.get(ticket.source, ticket.source), filed_by=people.get(ticket.filed_by),
+            case_id=self.console.service.mediation.case_of_ticket(ticket.id)
+            if getattr(self.console.service, "mediation", None) else None,
             can_accept=mine and ticket.status == "assigned", can_resolve=mine and ticket.status == "accepted",
             can_hand_back=(mine or supervising) and ticket.status in ("assigned", "accepted"),
             can_take=can_take(actor, ticket),

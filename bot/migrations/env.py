@@ -6,6 +6,7 @@ from bot.storage.db import Base
 from bot.storage import answer_log, curated, dialogue, intent_feedback, outbox  # noqa: F401  (register tables)
 from bot.tickets import models  # noqa: F401
 from bot.console import models as console_models  # noqa: F401
+from bot.casework import models as casework_models  # noqa: F401
 
 target_metadata = Base.metadata
 connection = context.config.attributes.get("connection")

@@ -21,7 +21,8 @@ ACTION_LABELS = {"kb_upload": "上传文件", "kb_remove": "删除文件", "kb_r
                  "password_reset": "重置密码", "ticket_assign": "派单/改派", "ticket_dismiss": "关闭工单",
                  "question_handled": "处理居民问题", "kb_restore": "恢复文件的历史版本",
                  "curated_save": "保存标准答复", "curated_retire": "停用标准答复", "duty_set": "排班",
-                 "ticket_file": "代居民登记工单"}
+                 "ticket_file": "代居民登记工单", "visit_save": "登记走访", "case_open": "受理调解案件",
+                 "case_close": "调解结案"}
 
 
 class AuditLog:

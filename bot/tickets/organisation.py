@@ -108,6 +108,8 @@ _CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六":
 _BUILDING = re.compile(r"(\d+|[一二两三四五六七八九十]{1,3})\s*(?:号楼|号|栋|幢|#楼|#)")
 _UNIT = re.compile(r"(\d+|[一二三四五六七八九十])\s*(?:单元|门)")
 _ROOM = re.compile(r"(\d{3,4})\s*(?:室|号|房)?")
+# the shorthand workers and residents write right after the estate: 景村东里5-2-301 (building-unit-room)
+_DASHED = re.compile(r"^\s*(\d{1,3})\s*[-—－]\s*(\d{1,2})(?:\s*[-—－]\s*(\d{3,4}))?(?!\d)")
 
 
 def _number(token: str) -> int:
@@ -130,6 +132,9 @@ class PlaceResolver:
 
     def resolve(self, text: str) -> PlaceMatch | None:
         estate = next((e for e in self.org.estates() if e in text), None)
+        dashed = _DASHED.match(text[text.find(estate) + len(estate):]) if estate else None
+        if dashed:
+            return self._dashed(estate, dashed)
         building_m = _BUILDING.search(text[text.find(estate) + len(estate):] if estate else text)
         if estate is None and building_m is None:
             return None
@@ -156,6 +161,14 @@ class PlaceResolver:
             community = c.id if c else ""
         label = "".join(parts) or text[:60]
         return PlaceMatch(label, building_id, grid_id, community)
+
+    def _dashed(self, estate: str, m: re.Match) -> PlaceMatch:
+        number = int(m.group(1))
+        label = f"{estate}{number}号楼{int(m.group(2))}单元" + (f"{m.group(3)}室" if m.group(3) else "")
+        grid = self.org.grid_of(estate, number)
+        community = self.org.community_of_grid(grid.id if grid else None) or self.org.community_of_estate(estate)
+        return PlaceMatch(label, f"{estate}-{number}" if grid else None, grid.id if grid else None,
+                          community.id if community else "")
 
     def resolve_location(self, latitude: float, longitude: float) -> PlaceMatch | None:
         best: tuple[float, object] | None = None

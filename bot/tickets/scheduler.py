@@ -39,6 +39,8 @@ class DeadlineWatch:
         self.retention = retention
         # other personal data kept as long as tickets' (e.g. residents' intent choices): cutoff -> rows erased
         self.erasers: list[Callable[[datetime], int]] = []
+        # other deadlines kept in the database (visits due, mediation follow-ups): now -> people reminded
+        self.reminders: list[Callable[[datetime], int]] = []
 
     def tick(self) -> TickReport:
         now = self.store.clock()
@@ -72,6 +74,11 @@ class DeadlineWatch:
                 report.closed += 1
             except TransitionError:
                 pass  # rated meanwhile
+        for remind in self.reminders:
+            try:
+                report.reminded += remind(now)
+            except Exception:  # noqa: BLE001 - one kind of reminder failing must not stop the tickets' deadlines
+                log.exception("reminder %s failed", getattr(remind, "__qualname__", remind))
         if self.retention is not None:
             report.erased = self.erase_personal_data(now - self.retention)
             for erase in self.erasers:
