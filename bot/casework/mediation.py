@@ -150,6 +150,9 @@ class MediationDesk:
                               notes=notes[:4000], recorded_by=actor.staff_id))
             s.execute(update(MediationCase).where(MediationCase.id == case_id, MediationCase.status == "accepted")
                       .values(status="mediating"))
+            if actor.role == "worker":  # a case opened from a resident's report is the first mediating worker's
+                s.execute(update(MediationCase).where(MediationCase.id == case_id, MediationCase.worker_id.is_(None))
+                          .values(worker_id=actor.staff_id))
 
     def agree(self, actor: Actor, case_id: int, terms: str) -> datetime:
         """The parties agreed: the terms recorded, the follow-up visit scheduled; its due time."""
@@ -211,8 +214,11 @@ class MediationDesk:
             return
         with self.sessions() as s:
             case = s.get(MediationCase, case_id)
-            people = [s.get(Staff, case.worker_id)] if case.worker_id else []
-            people = [p for p in people if p is not None and p.active] or list(s.scalars(select(Staff).where(
+            # the case's worker; else the workers of its grid; else the community's supervisors
+            people = [p for p in ([s.get(Staff, case.worker_id)] if case.worker_id else []) if p is not None and p.active]
+            people = people or [w for w in s.scalars(select(Staff).where(Staff.role == "worker", Staff.active.is_(True)))
+                                if case.grid_id and case.grid_id in (w.grids or [])]
+            people = people or list(s.scalars(select(Staff).where(
                 Staff.role == "supervisor", Staff.community == case.community_id, Staff.active.is_(True))))
             targets = [(p.channel, p.user_id) for p in people]
         text = f"回访提醒：调解案件 #{case_id} 达成协议已满 {self.followup_days} 天，请回访双方、了解协议履行情况，并在工作台记录。"

@@ -54,7 +54,7 @@ def add_routes(router: APIRouter, console) -> None:
         cases = desk.cases(actor, status if status in STATUS_LABELS else "")
         community = visit.staff.community if visit.staff.role == "supervisor" else None
         agreed, closed = desk.success_rate(community)
-        return render(request, "cases.html", title="调解", cases=cases, status=status, status_labels=STATUS_LABELS,
+        return render(request, "cases.html", title="调解", cases=cases, chosen=status, status_labels=STATUS_LABELS,
                       agreed=agreed, closed=closed, now=service.store.clock())
 
     @router.get("/cases/new")

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from bot.tickets.sla import local
+from bot.tickets.sla import as_utc, local
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -44,6 +44,7 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "svg"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["local"] = local
+    env.filters["utc"] = as_utc  # SQLite gives back naive UTC times: compare them with "now" through this
     env.globals["ROLE_LABELS"] = ROLE_LABELS
     return env
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import shutil
 import socket
 from pathlib import Path
 
@@ -91,9 +92,11 @@ def running_site(folder: Path, write_samples, clock=None):
         "[web]", 'host = "127.0.0.1"', f"port = {port}",  # login links point at this server
         "[tickets]", f'organisation_file = "{DISTRICT.as_posix()}"',
         f'categories_file = "{CATEGORIES.as_posix()}"']) + "\n", "utf-8")
+    shutil.copytree(ROOT / "laws", folder / "laws")  # the law texts suggested to mediators
     settings = load_settings(folder / "config.toml")
     service = build_service(settings, clock=clock)
     service.knowledge.ingest(progress=False)
+    service.laws.ingest(progress=False)
     with serving(build_app(service), sock) as base:
         yield Live(base, service)
     service.engine.dispose()
@@ -466,3 +469,76 @@ def test_a_supervisor_sets_tomorrows_duty_and_a_report_from_an_off_duty_grid_goe
     people = {p.name: p.id for p in live.service.roster.members("jingcun")}
     assert ticket.assignee_id == people["刘当班"] != people["张网格"]
     assert "景村社区今日当班：刘当班" in who["text"] and "022-2800-2100" in who["text"]
+
+
+def test_a_worker_records_a_visit_and_files_the_problem_seen_as_a_ticket(live, phone):
+    live.staff("web-worker-visit", grids=["huajiang-02"], name="走访网格员")
+    page = phone(live.login_link("web-worker-visit"))
+
+    page.get_by_role("link", name="走访").click()
+    page.get_by_role("link", name="登记走访").click()
+    page.get_by_label("走访情况").fill("今天走访华江里15号楼2单元301 钱奶奶八十四岁 独居 耳朵背 想申请送餐 楼道灯坏了好几天")
+    page.get_by_role("button", name="识别").click()
+    expect(page.get_by_label("地址")).to_have_value("华江里15号楼2单元301室")
+    expect(page.locator('input[name="p0_name"]')).to_have_value("钱奶奶")
+    expect(page.locator('input[name="p0_age"]')).to_have_value("84")
+    expect(page.locator('input[name="p0_tags"][value="独居"]')).to_be_checked()
+    expect(page.locator('input[name="needs"][value="送餐上门"]')).to_be_checked()
+    expect(page.locator('select[name="q0_category"]')).to_have_value("供电")
+    shot(page, "visit", full_page=True)
+    page.get_by_role("button", name="保存走访").click()
+
+    expect(page.get_by_role("status")).to_contain_text("已保存走访记录，并生成工单")
+    ticket_id = re.search(r"T\d{11}", page.get_by_role("status").inner_text()).group(0)
+    person = page.locator("ul.register li", has_text="钱奶奶")
+    expect(person).to_contain_text("独居")
+    expect(person).to_contain_text("下次")
+    shot(page, "visits", full_page=True)
+    ticket = live.service.store.get(ticket_id)
+    assert (ticket.source, ticket.grid_id, ticket.category) == ("visit", "huajiang-02", "供电")
+    live.staff("web-worker-hua-visit", grids=["huajiang-01"], name="邻网格网格员")
+    other = phone(live.login_link("web-worker-hua-visit"))
+    other.goto(f"{live.base}/console/visits")
+    expect(other.locator("ul.register")).not_to_contain_text("钱奶奶")
+
+
+def test_a_whole_mediation_case_from_a_residents_dispute_to_the_follow_up(live_with_clock, phone):
+    live, clock = live_with_clock
+    live.staff("web-worker-med", grids=["jingcun-01"], name="调解网格员")
+    opening = live.say("web-resident-med", "我要反映邻里纠纷，景村里3号楼楼上天天半夜拖椅子，想请社区调解")
+    assert opening[0]["intent"] == "dispute" and "电话" in opening[-1]["text"]
+    live.say("web-resident-med", "13611112222")
+    live.say("web-resident-med", button="intake:time:晚上")
+    filed = live.say("web-resident-med", button="intake:confirm")[-1]
+    assert filed["ticket_id"], filed
+    page = phone(live.login_link("web-worker-med"))
+
+    page.get_by_role("link", name="调解", exact=True).click()
+    page.locator("ul.cases a").first.click()
+    expect(page.locator("ul.parties")).to_contain_text("申请人")
+    expect(page.locator("ul.laws")).to_contain_text("第二百八十八条")
+    page.get_by_label("时间").fill("2026-11-23T15:00")
+    page.get_by_label("参加人员").fill("王女士、赵先生、网格员")
+    page.get_by_label("调解经过").fill("双方陈述各自情况，赵先生同意夜间注意")
+    page.get_by_role("button", name="记录这次调解").click()
+    expect(page.locator(".meta .status")).to_have_text("调解中")
+    page.get_by_label("协议内容").fill("一、赵先生家椅子脚加装软垫；二、晚十点后不拖动家具。")
+    shot(page, "case", full_page=True)
+    page.get_by_role("button", name=re.compile("达成协议")).click()
+    expect(page.get_by_role("status")).to_contain_text("到期会提醒回访")
+    page.get_by_role("link", name="打印调解协议书").click()
+    expect(page.get_by_role("heading", name="人民调解协议书")).to_be_visible()
+    shot(page, "agreement", full_page=True)
+    page.go_back()
+    case_url = page.url
+
+    clock.advance(days=15, minutes=1)
+    assert live.service.watch.tick().reminded >= 1
+    told = [r["text"] for r in live.api.get("/api/messages", params={"user_id": "web-worker-med"}).json()["replies"]]
+    assert any("回访提醒" in t for t in told)
+    page = phone(live.login_link("web-worker-med"))  # fifteen days on: a new login
+    page.goto(case_url)
+    page.get_by_label("回访情况").fill("协议已履行，夜间再无噪音")
+    page.get_by_role("button", name="记录回访").click()
+    expect(page.get_by_role("status")).to_contain_text("已记录回访情况")
+    assert live.service.mediation.success_rate("jingcun") == (1, 1)

@@ -1041,3 +1041,77 @@ def test_a_document_uploaded_for_staff_only_is_marked_never_reaches_residents_an
     assert not any("助浴规程" in s for s in public) and any("助浴规程" in s for s in staff)
     assert restored == "staff/助浴规程.md" and not (kb_site.docs / "助浴规程.md").exists()
     assert "每周三" in (kb_site.docs / "staff" / "助浴规程.md").read_text("utf-8")
+
+
+# -- 走访, 调解 -------------------------------------------------------------------------------------------
+
+
+def test_a_worker_records_a_visit_from_one_note_files_the_problem_and_the_register_lists_the_person(site):
+    site.staff("w1", name="网格员李强")
+    client = site.login("w1")
+    note = "今天走访景村里3号楼2单元501，王大爷82岁独居，腿脚不便，想申请送餐，家里楼道灯坏了"
+
+    read = post(client, "/console/visits/read", "/console/visits/new", note=note)
+    saved = post(client, "/console/visits", "/console/visits/new", note=note, place="景村里3号楼2单元501",
+                 p0_name="王大爷", p0_age="82", p0_tags=["独居", "高龄"], p1_name="", p1_age="", needs="送餐上门",
+                 q0_text="家里楼道灯坏了", q0_category="供电", q0_file="1")
+    register = client.get("/console/visits").text
+    csv_text = client.get("/console/visits.csv").content.decode("utf-8-sig")
+    [ticket] = site.service.store.visible_to(Actor("admin", 0, "admin"))
+
+    assert 'value="王大爷"' in read.text and 'value="82"' in read.text and 'value="独居" checked' in read.text
+    assert "家里楼道灯坏了" in read.text and '<option value="供电" selected>' in read.text
+    assert saved.status_code == 303 and ticket.id in saved.headers["location"]
+    assert (ticket.source, ticket.category, ticket.grid_id) == ("visit", "供电", "jingcun-01")
+    assert "王大爷" in register and "独居" in register and "送餐上门" in register
+    assert "王大爷,82,独居、高龄,送餐上门" in csv_text.replace("景村社区第一网格,景村里3号楼2单元501室,", "")
+
+
+def test_another_grids_worker_sees_neither_the_register_nor_the_case(site):
+    site.staff("w1")
+    site.staff("w2", grids=("jingcun-02",))
+    actor = Actor.of(site.service.staff.find("telegram", "w1"))
+    from bot.casework.mediation import PartyEntry
+    from bot.casework.register import PersonEntry
+
+    site.service.register.save_visit(actor, "走访", "景村里3号楼", "景村里-3", "jingcun-01", None,
+                                     [PersonEntry("王大爷", 82, ["独居"])], [])
+    case_id = site.service.mediation.open(actor, "楼上噪音纠纷", "jingcun-01", None,
+                                          [PartyEntry("applicant", "王女士", "景村里3号楼401", "13812345678")])
+    other = site.login("w2")
+
+    assert "王大爷" not in other.get("/console/visits").text
+    assert "王大爷" not in other.get("/console/visits.csv").content.decode("utf-8-sig")
+    assert other.get(f"/console/cases/{case_id}").status_code == 404
+    cases = other.get("/console/cases")
+    assert cases.status_code == 200 and "王女士" not in cases.text and "楼上噪音纠纷" not in cases.text
+    assert other.get("/console/visits").status_code == 200
+    mine = site.login("w1").get(f"/console/cases/{case_id}").text
+    assert "王女士" in mine and "13812345678" in mine
+
+
+def test_a_dispute_ticket_becomes_a_case_that_ends_in_a_printable_agreement(site):
+    site.staff("w1")
+    site.staff("s1", role="supervisor", community="jingcun")
+    ticket = site.file("景村里3号楼楼上每天半夜拖椅子，想请社区调解", user="r1")
+    client = site.login("w1")
+
+    detail = client.get(f"/console/tickets/{ticket.id}").text
+    form = client.get(f"/console/cases/new?ticket={ticket.id}").text
+    opened = post(client, "/console/cases", f"/console/cases/new?ticket={ticket.id}", summary="楼上半夜拖椅子",
+                  grid="jingcun-01", ticket=ticket.id, a_name="王女士", a_place="景村里3号楼401", a_phone="13812345678",
+                  r_name="赵先生", r_place="景村里3号楼501", r_phone="")
+    case_url = opened.headers["location"].split("?")[0]
+    session = post(client, case_url + "/session", case_url, held_at="2026-11-23T15:00", location="社区调解室",
+                   attendees="王女士、赵先生、网格员", notes="双方陈述，赵先生同意夜间注意")
+    agreed = post(client, case_url + "/agree", case_url, terms="一、赵先生家椅子脚加装软垫；二、晚十点后不拖动家具。")
+    page = client.get(case_url).text
+    printed = client.get(case_url + "/agreement").text
+    stats = site.login("s1").get("/console/stats.csv").content.decode("utf-8-sig")
+
+    assert "转为调解案件" in detail and 'value="13812345678"' in form
+    assert session.status_code == 303 and agreed.status_code == 303
+    assert "达成协议" in page and "打印调解协议书" in page and "2026-12-08" in page  # 回访 15 days on
+    assert "人民调解协议书" in printed and "王女士" in printed and "椅子脚加装软垫" in printed
+    assert "调解,调解成功率,100.0%（1/1）" in stats
+    assert f"调解案件 #{case_url.rsplit('/', 1)[1]}" in client.get(f"/console/tickets/{ticket.id}").text
