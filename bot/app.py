@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +83,23 @@ def build_knowledge(settings: Settings, embedder: Embedder | None = None, servin
     return KnowledgeBase(settings, layout, store, embedder, index, retriever, ingester)
 
 
+class LazyKnowledge:
+    """A knowledge base opened on first use: the law texts, which admin commands and most processes never read
+    (opening one opens its Chroma folder)."""
+
+    def __init__(self, factory):
+        self._factory = factory
+        self._kb: KnowledgeBase | None = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str):
+        if self._kb is None:
+            with self._lock:
+                if self._kb is None:
+                    self._kb = self._factory()
+        return getattr(self._kb, name)
+
+
 def build_laws(settings: Settings, embedder: Embedder) -> KnowledgeBase:
     """The law texts suggested to mediators: a knowledge base of its own (folder, index, collection), same model.
 
@@ -91,7 +109,7 @@ def build_laws(settings: Settings, embedder: Embedder) -> KnowledgeBase:
     knowledge = settings.knowledge.model_copy(update={
         "docs_dir": cw.laws_dir, "index_dir": cw.laws_index_dir, "collection": cw.laws_collection,
         "min_relevance": min(settings.knowledge.min_relevance, 0.3), "min_topic": 0.0, "check_named_items": False,
-        "top_k": 3})
+        "top_k": 3, "chunk_chars": 200, "chunk_overlap": 0})  # an article a passage, cited by its number
     return build_knowledge(settings.model_copy(update={"knowledge": knowledge}), embedder)
 
 
@@ -220,7 +238,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
                       watch, categorizer, console_auth=console_auth, kb_admin=kb_admin, kb_chat=kb_chat,
                       intent_feedback=intent_feedback, metrics=metrics, answer_log=answer_log, curated=curated,
                       roster=roster, intake=intake, register=register, mediation=mediation,
-                      laws=build_laws(settings, knowledge.embedder))
+                      laws=LazyKnowledge(lambda: build_laws(settings, knowledge.embedder)))
     metrics.registry.register(StateCollector(service))
     return service
 

@@ -158,9 +158,12 @@ async def _serve(settings) -> int:
     app = build_app(service, telegram, wechat)
     server = uvicorn.Server(uvicorn_config(app, settings))
     url = f"http://{settings.web.host}:{settings.web.port}/"
+    poller = None
     if telegram is None:
         log.info("no Telegram token in $%s: running the web channel alone at %s", settings.telegram.token_env, url)
     else:
+        if settings.telegram.mode == "polling":
+            poller = _only_poller(service.engine)
         await telegram.start()
         log.info("Telegram (%s) and the web channel at %s are running", settings.telegram.mode, url)
     if wechat is not None:
@@ -181,6 +184,21 @@ async def _serve(settings) -> int:
         replay.cancel()
         if telegram is not None:
             await telegram.stop()
+        if poller is not None:
+            poller.close()
         if wechat is not None:
             await wechat.stop()
     return 0
+
+
+def _only_poller(engine):
+    """Telegram polling runs on one replica only: the others are refused with what to do instead."""
+    from bot.errors import ConfigError
+    from bot.storage.singleton import AlreadyHeld, hold
+
+    try:
+        return hold(engine, "telegram-polling")
+    except AlreadyHeld as exc:
+        raise ConfigError("another replica is already polling Telegram on this database: run several replicas with "
+                          "telegram.mode = \"webhook\" (one public URL behind the load balancer), or only one with "
+                          "polling") from exc

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 GIVE_UP_AFTER = 5  # failed deliveries of one row before this process stops trying it
 SKIP, PAUSE, WAIT = "skip", "pause", "wait"
+# how long a claimed row stays this process's: longer than a batch of sends (each waits 30 s at most)
+LEASE_SECONDS = 120.0
 
 
 class OutboxLike(Protocol):
@@ -49,7 +51,11 @@ class OutboxDelivery:
         if self.clock() < self._resume_at:
             return 0  # asked to slow down: not one call before the time is up
         skipped = {i for i, n in self._failures.items() if n >= GIVE_UP_AFTER}
-        rows = await asyncio.to_thread(self.outbox.pending, self.channel, None, self.batch + len(skipped))
+        claim = getattr(self.outbox, "claim", None)
+        if claim is not None:  # rows leased to this process: another replica never sends them too
+            rows = await asyncio.to_thread(claim, self.channel, self.batch + len(skipped), LEASE_SECONDS)
+        else:
+            rows = await asyncio.to_thread(self.outbox.pending, self.channel, None, self.batch + len(skipped))
         sent = 0
         for row in (r for r in rows if r.id not in skipped):
             try:

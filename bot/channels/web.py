@@ -65,6 +65,7 @@ def create_web_app(conversation: ChatHandler, settings: WebSettings, outbox: Web
     limiter = RateLimiter(settings.rate_limit_per_minute)
     # The limiter cannot say when this key's oldest message leaves the window; the window is an honest bound.
     retry_after = str(math.ceil(limiter.window))
+    in_flight = [0]  # chat messages being handled now (the event loop's own count: no lock needed)
 
     @app.get("/", include_in_schema=False)
     async def chat_page() -> FileResponse:
@@ -86,11 +87,18 @@ def create_web_app(conversation: ChatHandler, settings: WebSettings, outbox: Web
                            {"Retry-After": retry_after})
         incoming = Incoming(channel=CHANNEL, user_id=user_id, text=text, button=button,
                             kind="button" if button else "text")
+        if in_flight[0] >= settings.max_in_flight:
+            # saturated: shed the message now (nothing was handled, the page sends it again) rather than queue it
+            # behind the others until every resident waits
+            raise WebError(503, texts.BUSY, {"Retry-After": "2"})
+        in_flight[0] += 1
         try:
             replies = await run_in_threadpool(conversation.handle, incoming)
         except Exception as exc:
             log_failure(f"web chat of {user_id} failed ({incoming.kind}, {len(text)} chars)", exc)
             return error_response(500, texts.ERROR)
+        finally:
+            in_flight[0] -= 1
         return JSONResponse({"replies": [r.to_dict() for r in replies]}, headers=_NO_STORE)
 
     @app.get("/api/messages")

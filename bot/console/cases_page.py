@@ -10,7 +10,7 @@ a 调解协议书 for the parties to sign.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -133,7 +133,8 @@ def add_routes(router: APIRouter, console) -> None:
 def _when(value: str) -> datetime:
     """A datetime-local field (2026-12-06T15:30) as that moment in the district."""
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=DISTRICT_ZONE)
+        # stored in UTC like every time (SQLite keeps no offset)
+        return datetime.fromisoformat(value).replace(tzinfo=DISTRICT_ZONE).astimezone(timezone.utc)
     except ValueError as exc:
         raise CaseError("请填写调解的日期和时间。") from exc
 

@@ -97,6 +97,8 @@ def add_routes(router: APIRouter, console) -> None:
         problems = _problems_of(form, service)
         if actor.role == "worker" and (match is None or match.grid_id not in actor.grids):
             return await _again(request, page, service, note, "只能登记本网格的走访：地址对应不到您负责的网格。")
+        if problems and (match is None or match.grid_id is None):
+            return await _again(request, page, service, note, "地址对应不到网格，不能生成工单：请写清小区和楼号。")
         tickets = []
         for text, category in problems:
             walk_in = WalkIn(note, f"走访发现：{text}（{place}）", category.name, category.sla_class, match.text,

@@ -68,3 +68,5 @@ def duty(days: list, many: bool) -> str:
         blocks.append("\n".join(lines))
     blocks.append("当班社工对所有事项一人受理；要反映问题，也可以直接在这里告诉我。")
     return "\n\n".join(blocks)
+
+BUSY = "现在咨询的人比较多，您的消息还没有处理，请几秒后再发一次。"

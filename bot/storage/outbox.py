@@ -8,7 +8,7 @@ message rather than losing it, and any process may deliver.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import JSON, DateTime, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
@@ -27,6 +27,8 @@ class OutboxRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # a delivering process's lease on the row: another replica skips it until then (claim())
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,29 @@ class SqlOutbox:
             if user_id is not None:
                 query = query.where(OutboxRow.user_id == user_id)
             rows = session.scalars(query.order_by(OutboxRow.id).limit(limit)).all()
+            return [OutgoingMessage(r.id, r.channel, r.user_id, reply_from_dict(r.payload)) for r in rows]
+
+    def claim(self, channel: str, limit: int = 20, lease_seconds: float = 60.0) -> list[OutgoingMessage]:
+        """Pending rows this process may deliver now, leased to it for lease_seconds; none another one holds.
+
+        With several replicas each delivery loop claims its own rows: on PostgreSQL the candidates are
+        read FOR UPDATE SKIP LOCKED (two replicas never wait on or take the same rows); on any database the
+        claim itself is a conditional UPDATE, so a row is leased to one process at a time. A process that
+        dies with a lease leaves the row to the others when the lease ends: a message is late, never lost.
+        """
+        now = datetime.now(timezone.utc)
+        until = now + timedelta(seconds=lease_seconds)
+        free = (OutboxRow.claimed_until.is_(None)) | (OutboxRow.claimed_until < now)
+        with self._sessions.begin() as session:
+            ids = list(session.scalars(
+                select(OutboxRow.id).where(OutboxRow.channel == channel, OutboxRow.sent_at.is_(None), free)
+                .order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True)))
+            if not ids:
+                return []
+            session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.sent_at.is_(None), free)
+                            .values(claimed_until=until))
+            rows = session.scalars(select(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.claimed_until == until)
+                                   .order_by(OutboxRow.id)).all()
             return [OutgoingMessage(r.id, r.channel, r.user_id, reply_from_dict(r.payload)) for r in rows]
 
     def mark_sent(self, ids: list[int]) -> None:

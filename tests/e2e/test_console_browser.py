@@ -517,11 +517,12 @@ def test_a_whole_mediation_case_from_a_residents_dispute_to_the_follow_up(live_w
     page.locator("ul.cases a").first.click()
     expect(page.locator("ul.parties")).to_contain_text("申请人")
     expect(page.locator("ul.laws")).to_contain_text("第二百八十八条")
-    page.get_by_label("时间").fill("2026-11-23T15:00")
+    page.get_by_label("时间").fill("2026-11-23T15:00")  # district time: shown back as 15:00
     page.get_by_label("参加人员").fill("王女士、赵先生、网格员")
     page.get_by_label("调解经过").fill("双方陈述各自情况，赵先生同意夜间注意")
     page.get_by_role("button", name="记录这次调解").click()
     expect(page.locator(".meta .status")).to_have_text("调解中")
+    expect(page.locator("ol.sessions")).to_contain_text("2026-11-23 15:00")
     page.get_by_label("协议内容").fill("一、赵先生家椅子脚加装软垫；二、晚十点后不拖动家具。")
     shot(page, "case", full_page=True)
     page.get_by_role("button", name=re.compile("达成协议")).click()

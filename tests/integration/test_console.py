@@ -1115,3 +1115,16 @@ def test_a_dispute_ticket_becomes_a_case_that_ends_in_a_printable_agreement(site
     assert "人民调解协议书" in printed and "王女士" in printed and "椅子脚加装软垫" in printed
     assert "调解,调解成功率,100.0%（1/1）" in stats
     assert f"调解案件 #{case_url.rsplit('/', 1)[1]}" in client.get(f"/console/tickets/{ticket.id}").text
+
+
+def test_a_visit_whose_address_matches_no_grid_cannot_file_its_problem_and_says_why(site):
+    site.staff("a1", role="admin")
+    client = site.login("a1")
+    note = "在活动室门口遇到一位老人 九十岁 独居 说家里暖气不热"
+
+    response = post(client, "/console/visits", "/console/visits/new", note=note, place="活动室门口",
+                    p0_name="老人", p0_age="90", p0_tags="独居", q0_text="家里暖气不热", q0_category="供暖",
+                    q0_file="1")
+
+    assert response.status_code == 400 and "地址对应不到网格，不能生成工单" in response.text
+    assert site.service.store.visible_to(Actor("admin", 0, "admin")) == []

@@ -288,3 +288,43 @@ def test_extra_routes_join_the_app_and_their_crashes_still_answer_json_with_the_
     assert crashed.status_code == 500
     assert crashed.json() == {"error": texts.ERROR}
     assert crashed.headers["X-Frame-Options"] == "DENY"
+
+
+def test_a_saturated_process_sheds_a_message_with_503_and_retry_after_and_handles_it_once_free():
+    import asyncio
+    import threading
+
+    import httpx
+
+    gate, arrived = threading.Event(), threading.Semaphore(0)
+    inner, _ = make_conversation()
+    handled: list[str] = []
+
+    class Held:
+        def handle(self, incoming):
+            arrived.release()
+            assert gate.wait(10)
+            handled.append(incoming.text)
+            return inner.handle(incoming)
+
+    app = create_web_app(Held(), WebSettings(max_in_flight=2))
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            post = lambda user, text: client.post("/api/chat", json={"user_id": user, "text": text})  # noqa: E731
+            first, second = asyncio.create_task(post("u1", "你好")), asyncio.create_task(post("u2", "你好"))
+            for _ in range(2):  # both are being handled
+                await asyncio.to_thread(arrived.acquire, True, 10)
+            shed = await post("u3", "老人家食堂几点开门")
+            gate.set()
+            done = [await first, await second]
+            again = await post("u3", "老人家食堂几点开门")
+            return shed, done, again
+
+    shed, done, again = asyncio.run(scenario())
+
+    assert shed.status_code == 503 and shed.headers["Retry-After"] == "2"
+    assert shed.json()["error"] == texts.BUSY
+    assert all(r.status_code == 200 for r in done) and again.status_code == 200
+    assert handled.count("老人家食堂几点开门") == 1  # the shed message was not handled, its retry was

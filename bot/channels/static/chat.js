@@ -111,14 +111,22 @@
     return "抱歉，系统刚才出了点问题，请稍后再试。";
   }
 
-  function post(body) {
+  function post(body, retries) {
     setBusy(true);
+    if (retries === undefined) retries = 3;
     return fetch("/api/chat", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
       credentials: "same-origin"
     }).then(function (response) {
+      if (response.status === 503 && retries > 0) {
+        // the service is saturated and has not handled the message: send it again after the pause it asks for
+        var wait = parseInt(response.headers.get("Retry-After") || "2", 10) * 1000;
+        return new Promise(function (resolve) { setTimeout(resolve, wait); }).then(function () {
+          return post(body, retries - 1);
+        });
+      }
       return response.json().catch(function () { return null; }).then(function (data) {
         if (!response.ok || !data || !Array.isArray(data.replies)) {
           addNotice(errorText(response.status, data));
