@@ -57,24 +57,33 @@ class OutboxDelivery:
         else:
             rows = await asyncio.to_thread(self.outbox.pending, self.channel, None, self.batch + len(skipped))
         sent = 0
-        for row in (r for r in rows if r.id not in skipped):
-            try:
-                await self.send(row.user_id, row.reply)
-            except Exception as exc:
-                verdict = self.classify(exc)
-                if verdict is None:
-                    raise
-                if verdict == WAIT and self.wait_seconds is not None:
-                    self._resume_at = self.clock() + self.wait_seconds(exc)
-                if verdict != WAIT:
-                    await self._failed(row.id, exc)
-                if verdict == SKIP:
-                    continue
-                log.warning("%s outbox delivery paused: %s", self.channel, self.redact(str(exc)))
-                break
-            await asyncio.to_thread(self.outbox.mark_sent, [row.id])
-            self._failures.pop(row.id, None)
-            sent += 1
+        unsent = [r.id for r in rows]
+        try:
+            for row in (r for r in rows if r.id not in skipped):
+                try:
+                    await self.send(row.user_id, row.reply)
+                except Exception as exc:
+                    verdict = self.classify(exc)
+                    if verdict is None:
+                        raise
+                    if verdict == WAIT and self.wait_seconds is not None:
+                        self._resume_at = self.clock() + self.wait_seconds(exc)
+                    if verdict != WAIT:
+                        await self._failed(row.id, exc)
+                    if verdict == SKIP:
+                        continue
+                    log.warning("%s outbox delivery paused: %s", self.channel, self.redact(str(exc)))
+                    break
+                await asyncio.to_thread(self.outbox.mark_sent, [row.id])
+                unsent.remove(row.id)
+                self._failures.pop(row.id, None)
+                sent += 1
+        finally:
+            release = getattr(self.outbox, "release", None)
+            if claim is not None and release is not None and unsent:
+                # a claim is for sending now: what was not sent goes back at once, for the next round (here or
+                # on another replica), instead of waiting out the lease
+                await asyncio.to_thread(release, unsent)
         return sent
 
     async def run_forever(self) -> None:

@@ -101,3 +101,11 @@ class SqlOutbox:
         with self._sessions.begin() as session:
             session.execute(update(OutboxRow).where(OutboxRow.id == message_id)
                             .values(attempts=OutboxRow.attempts + 1))
+
+    def release(self, ids: list[int]) -> None:
+        """Give claimed rows back unsent (a failed send, or the round stopped early): any process may retry them."""
+        if not ids:
+            return
+        with self._sessions.begin() as session:
+            session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.sent_at.is_(None))
+                            .values(claimed_until=None))

@@ -6,7 +6,7 @@ import json
 import os
 import random
 import re
-import select
+import selectors
 import signal
 import subprocess
 import sys
@@ -136,9 +136,12 @@ def run_until_embedding_is_under_way(args: list[str], env: dict, min_batches: in
                             env=env)
     seen = b""
     deadline = time.monotonic() + timeout
+    # a selector, not select.select: in a long test run the pipe's descriptor may be above select()'s 1024
+    watcher = selectors.DefaultSelector()
+    watcher.register(proc.stderr, selectors.EVENT_READ)
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stderr], [], [], 0.02)
+            ready = watcher.select(0.02)
             if ready:
                 data = os.read(proc.stderr.fileno(), 65536)
                 if not data:
@@ -152,6 +155,7 @@ def run_until_embedding_is_under_way(args: list[str], env: dict, min_batches: in
         raise AssertionError("ingest ended (or stalled) before it could be killed mid-embedding:\n"
                              + seen.decode("utf-8", "replace")[-2000:])
     finally:
+        watcher.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()

@@ -51,3 +51,14 @@ def test_a_row_claimed_by_a_replica_that_died_is_delivered_by_another_after_the_
     assert [r.id for r in meanwhile] == [max(r.id for r in dead) + 1]
     assert sorted(r.id for r in after) == sorted(r.id for r in dead)
     assert outbox.claim("telegram", limit=10) == []  # all leased now
+
+
+def test_a_row_whose_send_failed_is_given_back_at_once_for_the_next_round(database):
+    outbox = SqlOutbox(database.sessions)
+    fill(outbox, 2)
+    first, second = outbox.claim("telegram", limit=2)
+
+    outbox.mark_sent([first.id])
+    outbox.release([first.id, second.id])  # the second failed: back at once; the first stays sent
+
+    assert [r.id for r in outbox.claim("telegram", limit=5)] == [second.id]
