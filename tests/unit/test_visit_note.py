@@ -64,3 +64,16 @@ def test_a_personal_ailment_is_not_a_problem_to_file(read):
     reading = read("景村里5号楼 刘奶奶 腿脚不好 眼睛看不清 暖气不热")
 
     assert [c for _, c in reading.problems] == ["供暖"]
+
+
+def test_words_written_with_the_wrong_characters_but_the_right_sound_are_read(read):
+    reading = read("安江里11-2-602 常大爷 88 独据 底保户 想办残急人补贴")
+
+    assert people(reading) == {"常大爷": (88, ["低保", "独居", "高龄"])}
+    assert reading.needs == ["残疾人补贴"]
+
+
+def test_full_names_are_found_where_reports_introduce_them(read):
+    reading = read("入户走访：户主赵桂兰，女，81岁，独居。其子于磊在外地。欧阳明58 失业")
+
+    assert people(reading) == {"赵桂兰": (81, ["独居", "高龄"]), "欧阳明": (58, [])}
