@@ -55,6 +55,13 @@ def duty(days: list, many: bool) -> str:
     """今日我当班 for a resident: hours, place, the hall's number and today's duty staff (names only)."""
     if many:
         return "请告诉我您住的小区或社区，我帮您查当天的值班社工，例如“景村里今天谁值班”。"
+    if len(days) > 1 and not any(d.on_duty for d in days):
+        # nobody is rostered anywhere today: one line a community, not a block each
+        lines = ["今天各社区没有排班记录，服务时间内到社区服务大厅找工作人员即可："]
+        lines += [f"· {d.community}：{d.hours or '服务时间请电话询问'}" + (f"，电话 {d.phone}" if d.phone else "")
+                  for d in days]
+        lines.append("告诉我您住的小区，可以只看您的社区，例如“景村里今天谁值班”。")
+        return "\n".join(lines)
     blocks = []
     for d in days:
         lines = [f"{d.community}今日当班：{'、'.join(d.on_duty)}" if d.on_duty else

@@ -502,3 +502,19 @@ def test_with_many_communities_and_none_named_the_resident_is_asked_where_they_l
     [reply] = conversation.handle(Incoming("web", "r1", "今天谁值班"))
 
     assert "您住的小区" in reply.text and "王芳" not in reply.text
+
+
+def test_with_no_roster_anywhere_each_community_gets_one_line():
+    from bot.core.ports import CommunityDuty
+
+    class Empty(Roster):
+        def __init__(self):
+            super().__init__()
+            self.days = [CommunityDuty("景村社区", "工作日 8:30—17:30", "", "022-2800-2100", ()),
+                         CommunityDuty("华江里社区", "", "", "", ())]
+
+    conversation, _ = make_conversation(duty=Empty())
+    [reply] = conversation.handle(Incoming("web", "r1", "今天谁值班"))
+
+    assert reply.text.count("\n") == 3 and "· 景村社区：工作日 8:30—17:30，电话 022-2800-2100" in reply.text
+    assert "· 华江里社区：服务时间请电话询问" in reply.text
