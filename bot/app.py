@@ -166,6 +166,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     from bot.tickets.categories import CategoryClassifier, load_categories
     from bot.tickets.desk import ResidentDesk
     from bot.casework.mediation import MediationDesk
+    from bot.storage.resident_locks import resident_locks
     from bot.casework.register import VisitRegister
     from bot.tickets.duty import DutyBoard, DutyRoster
     from bot.tickets.notifications import TicketNotifications
@@ -219,7 +220,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     core = Conversation(IntentClassifier(intent_model, band), knowledge.retriever, dialogues, intake, desk,
                         dict(settings.emergency.numbers), staff=staff_commands, writer=writer,
                         feedback=intent_feedback, answers=answer_log, curated=curated,
-                        duty=DutyBoard(roster, places))
+                        duty=DutyBoard(roster, places), locks=resident_locks(engine))
     metrics = ServiceMetrics()
     conversation = MeteredConversation(
         DurableConversation(core, FileJournal(settings.resolve(settings.database.journal_dir)), outbox, is_outage),

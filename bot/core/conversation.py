@@ -58,7 +58,7 @@ class Conversation:
                  intake: Intake, desk: TicketDesk, emergency_numbers: dict[str, str],
                  staff: StaffCommands | None = None, writer: AnswerWriter | None = None,
                  feedback: IntentFeedback | None = None, answers: AnswerLog | None = None,
-                 curated: CuratedAnswers | None = None, duty: DutyBoard | None = None):
+                 curated: CuratedAnswers | None = None, duty: DutyBoard | None = None, locks=None):
         self.classifier = classifier
         self.retriever = retriever
         self.dialogues = dialogues
@@ -71,7 +71,8 @@ class Conversation:
         self.answers = answers
         self.curated = curated
         self.duty = duty
-        self._locks = KeyedLocks()
+        # one message of a resident at a time: in this process, or across replicas (storage/resident_locks.py)
+        self._locks = locks or KeyedLocks()
 
     def handle(self, incoming: Incoming) -> list[Reply]:
         """Answer one message; dialogue state is loaded and saved around it.
