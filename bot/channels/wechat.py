@@ -74,7 +74,8 @@ class ConversationLike(Protocol):
 class WeChatChannel:
     def __init__(self, conversation: ConversationLike, settings: WeChatSettings, token: str, aes_key: str | None,
                  app_secret: str, *, outbox: OutboxLike | None = None, clock: Callable[[], float] = time.time,
-                 http: httpx.AsyncClient | None = None, outbox_interval: float = 2.0, outbox_batch: int = 20):
+                 http: httpx.AsyncClient | None = None, outbox_interval: float = 2.0, outbox_batch: int = 20,
+                 claims=None, buttons=None):
         wecom = settings.kind == "wecom"
         for wrong, problem in [
             (settings.kind not in ("official", "wecom"), "wechat.kind must be official or wecom to run WeChat"),
@@ -97,7 +98,9 @@ class WeChatChannel:
         self._own_http = http is None
         self.http = http if http is not None else httpx.AsyncClient(timeout=10.0)
         self.api = WeChatApi(self.kind, api_base, settings.app_id, app_secret, self.http, settings.agent_id, clock)
-        self.buttons = ButtonMemory()
+        # shared with the other replicas when given (storage/wechat_shared.py); this process's memory otherwise
+        self.buttons = buttons if buttons is not None else ButtonMemory()
+        self.claims = claims
         self.turns = TurnCache(ttl=2 * REPLAY_WINDOW)
         self._token = token
         self._background: set[asyncio.Task] = set()
@@ -136,7 +139,7 @@ class WeChatChannel:
     async def send_reply(self, user_id: str, reply: Reply) -> None:
         """Send one Reply through the message API (numbered buttons remembered for the user)."""
         parts, numbered = render([reply])
-        self.buttons.remember(user_id, numbered)
+        await asyncio.to_thread(self.buttons.remember, user_id, numbered)
         for part in parts:
             await self.api.send_text(user_id, part)
 
@@ -201,7 +204,10 @@ class WeChatChannel:
         key = dedup_key(fields)
         turn = self.turns.get(key) if key is not None else None
         if turn is None:
-            incoming = incoming_from(fields, self.buttons)
+            if key is not None and self.claims is not None and not await asyncio.to_thread(self.claims.claim, key):
+                # a retry of a message another replica is answering: it answers (or sends through the API)
+                return PlainTextResponse(SUCCESS)
+            incoming = await asyncio.to_thread(incoming_from, fields, self.buttons)
             if incoming is None:
                 return PlainTextResponse(SUCCESS)
             turn = self.turns.add(key)
@@ -235,7 +241,7 @@ class WeChatChannel:
                       secret_filter.redact(repr(exc)))
             replies = [Reply(texts.ERROR, intent="error")]
         parts, numbered = render(replies)
-        self.buttons.remember(incoming.user_id, numbered)
+        await asyncio.to_thread(self.buttons.remember, incoming.user_id, numbered)
         if turn.delivery == API:  # nobody waits for it any more: send it
             self._spawn(self._send_parts(incoming.user_id, parts))
         return Answer(parts)

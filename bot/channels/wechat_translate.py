@@ -23,14 +23,13 @@ import unicodedata
 from collections import OrderedDict
 from typing import Callable, Sequence
 
-from bot.core.messages import Button, Incoming, Location, Reply
+from bot.core.messages import Button, Incoming, Location, Reply, button_chosen
 
 CHANNEL = "wechat"
 MAX_PART_BYTES = 2000  # WeChat cuts text messages at 2048 bytes (WeCom documents it; official accounts do it)
 MAX_USER_ID = 128
 CHOOSE_HEADER = "回复数字即可选择："
 _LEADING_NUMBER = re.compile(r"\s*(\d{1,2})(?!\d)")
-_CHOICE = re.compile(r"(\d{1,2})[。．.、,，!！\s]*")
 _UNSUPPORTED = {"voice": "voice", "video": "video", "shortvideo": "video", "file": "file", "link": "other"}
 
 
@@ -62,11 +61,7 @@ class ButtonMemory:
         if self.clock() > expires:
             del self._by_user[user_id]
             return None
-        said = unicodedata.normalize("NFKC", text).strip()
-        number = _CHOICE.fullmatch(said)
-        if number:
-            return buttons.get(str(int(number.group(1))))
-        return next((b for b in buttons.values() if b.label == said), None)
+        return button_chosen(buttons, unicodedata.normalize("NFKC", text).strip())
 
 
 def number_buttons(buttons: Sequence[Button]) -> list[tuple[str, Button]]:

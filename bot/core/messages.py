@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -63,3 +64,14 @@ class Reply:
             "intent": self.intent,
             "ticket_id": self.ticket_id,
         }
+
+
+_CHOICE = re.compile(r"(\d{1,2})[。．.、,，!！\s]*")
+
+
+def button_chosen(buttons: dict[str, Button], said: str) -> Button | None:
+    """The button a written reply picks from numbered choices: its number ("1", "1。") or its label; else None."""
+    number = _CHOICE.fullmatch(said)
+    if number:
+        return buttons.get(str(int(number.group(1))))
+    return next((b for b in buttons.values() if b.label == said), None)

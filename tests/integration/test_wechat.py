@@ -722,3 +722,44 @@ async def test_a_staff_only_document_is_cited_to_a_worker_and_never_to_a_residen
 
     assert "走访手册" not in resident and "每月至少走访" not in resident
     assert "网格员走访手册（内部）" in worker and "每月至少走访" in worker and "请勿转发居民" in worker
+
+
+# -- several replicas behind one callback URL ------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_two_replicas_answer_a_retried_message_once_and_read_a_choice_the_other_one_showed(standin, tmp_path,
+                                                                                                  kind):
+    from tests.integration.db import open_database
+    from bot.storage.wechat_shared import SqlButtonMemory, SqlTurnClaims
+
+    with open_database(kind, tmp_path) as db:
+        core = Recording()
+        settings = WeChatSettings(kind="official", app_id=APP_ID, api_base=standin.base_url, reply_within_seconds=3.0)
+        replicas = [WeChatChannel(core, settings, TOKEN, None, SECRET, claims=SqlTurnClaims(db.sessions),
+                                  buttons=SqlButtonMemory(db.sessions)) for _ in range(2)]
+        side = WeChatSide("official", None, APP_ID, TOKEN, time.time)
+        clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=create_web_app(core, WebSettings(),
+                                                                                      extra_routes=[r.router])),
+                                     base_url="http://wechat.test") for r in replicas]
+
+        async def post(client, body):
+            query, raw = side.post(body, None)
+            return await client.post("/wechat", params=query, content=raw, headers={"Content-Type": "text/xml"})
+
+        try:
+            body = text("老人家食堂要带什么材料", msg_id=880001)
+            first = await post(clients[0], body)
+            retry = await post(clients[1], body)  # WeChat's retry lands on the other replica
+            asked = await post(clients[0], text("我家暖气不热", msg_id=880002))
+            chose = await post(clients[1], text("1", msg_id=880003))  # the first numbered choice, on the other one
+        finally:
+            for client in clients:
+                await client.aclose()
+            for replica in replicas:
+                await replica.stop()
+
+    seen = [i.text or i.button for i in core.seen]
+    assert seen.count("老人家食堂要带什么材料") == 1
+    assert side.read(first)["Content"] and retry.text == "success"
+    assert "【1】只是咨询，不用派单" in side.read(asked)["Content"]
+    assert (core.seen[-1].button or "").startswith("ask_instead:")  # the button the other replica showed, not "1"

@@ -1,0 +1,92 @@
+"""WeChat state every replica behind one callback URL must share: which message is being answered, and the
+numbered buttons a resident was last shown.
+
+WeChat resends a message it got no answer to within five seconds, maybe to another
+replica; a message is answered by the replica that claims its key first (an insert
+into a table keyed by it: the database decides). A "1" sent after a replica showed
+numbered choices may reach another one: the choices live in the database too.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Sequence
+
+from sqlalchemy import JSON, DateTime, String, delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from bot.core.messages import Button, button_chosen
+from bot.storage.db import Base
+
+
+class WeChatClaim(Base):
+    __tablename__ = "wechat_claim"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class WeChatButtons(Base):
+    __tablename__ = "wechat_buttons"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    buttons: Mapped[dict] = mapped_column(JSON, default=dict)  # number -> [label, payload]
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SqlTurnClaims:
+    """claim(key): True for the one replica that answers this message; False for every retry after it."""
+
+    def __init__(self, sessions: sessionmaker[Session], keep: timedelta = timedelta(hours=1)):
+        self.sessions = sessions
+        self.keep = keep
+        self._last_sweep = 0.0
+
+    def claim(self, key: str) -> bool:
+        now = datetime.now(timezone.utc)
+        try:
+            with self.sessions.begin() as s:
+                s.add(WeChatClaim(key=key[:200], claimed_at=now))
+        except IntegrityError:
+            return False
+        if time.monotonic() - self._last_sweep > 600:  # WeChat retries within a minute: old keys can go
+            self._last_sweep = time.monotonic()
+            with self.sessions.begin() as s:
+                s.execute(delete(WeChatClaim).where(WeChatClaim.claimed_at < now - self.keep))
+        return True
+
+
+class SqlButtonMemory:
+    """The numbered buttons last shown to each user, in the database (the same interface as ButtonMemory)."""
+
+    def __init__(self, sessions: sessionmaker[Session], ttl: float = 6 * 3600,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.sessions, self.ttl, self.clock = sessions, ttl, clock
+
+    def remember(self, user_id: str, numbered: Sequence[tuple[str, Button]]) -> None:
+        with self.sessions.begin() as s:
+            row = s.get(WeChatButtons, user_id)
+            if not numbered:
+                if row is not None:
+                    s.delete(row)
+                return
+            values = {key: [b.label, b.payload] for key, b in numbered}
+            expires = self.clock() + timedelta(seconds=self.ttl)
+            if row is None:
+                s.add(WeChatButtons(user_id=user_id, buttons=values, expires_at=expires))
+            else:
+                row.buttons, row.expires_at = values, expires
+
+    def press(self, user_id: str, text: str) -> Button | None:
+        with self.sessions() as s:
+            row = s.get(WeChatButtons, user_id)
+            if row is None:
+                return None
+            expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=timezone.utc)
+            if self.clock() > expires:
+                return None
+            buttons = {k: Button(label, payload) for k, (label, payload) in row.buttons.items()}
+        return button_chosen(buttons, unicodedata.normalize("NFKC", text).strip())
