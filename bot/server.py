@@ -13,6 +13,8 @@ import signal
 
 from fastapi import Request  # noqa: F401 - FastAPI resolves the /telegram route's string annotation here
 
+from bot.channels.ratelimit import build_limiter
+
 log = logging.getLogger("bot")
 
 
@@ -67,8 +69,14 @@ def build_app(service, telegram=None, wechat=None, extra_routes=()):
 
     routes.append(create_console_router(service))
     routes.append(operations_router(service))
-    return create_web_app(service.conversation, service.settings.web, service.outbox, extra_routes=routes,
-                          health=health)
+    web = service.settings.web
+    return create_web_app(service.conversation, web, service.outbox, extra_routes=routes, health=health,
+                          limiter=build_limiter(web.rate_limit_per_minute, "web", _redis_url(service.settings)))
+
+
+def _redis_url(settings) -> str:
+    """The Redis the replicas share, from the environment (a URL may hold a password); "" when none."""
+    return os.environ.get(settings.cluster.redis_url_env, "").strip()
 
 
 def uvicorn_config(app, settings):
@@ -144,7 +152,9 @@ async def _serve(settings) -> int:
         from bot.channels.telegram import TelegramChannel
 
         telegram = TelegramChannel(service.conversation, token, settings.telegram, outbox=service.outbox,
-                                   webhook_secret=os.environ.get(settings.telegram.webhook_secret_env, ""))
+                                   webhook_secret=os.environ.get(settings.telegram.webhook_secret_env, ""),
+                                   limiter=build_limiter(settings.telegram.rate_limit_per_minute, "telegram",
+                                                         _redis_url(settings)))
         service.kb_chat.fetchers["telegram"] = telegram.fetch_file
     wechat = None
     if settings.wechat.kind != "none":

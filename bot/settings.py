@@ -150,6 +150,10 @@ class CaseworkSettings(_Section):
         description="Days between household visits by tag; a person's shortest interval counts.")
 
 
+class ClusterSettings(_Section):
+    redis_url_env: str = Field("REDIS_URL", description="Environment variable holding the Redis URL shared by replicas (rate limits); unset: each process counts alone.")
+
+
 class Settings(_Section):
     config_path: Path = Field(DEFAULT_CONFIG, description="The file these settings came from.")
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
@@ -165,6 +169,7 @@ class Settings(_Section):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     casework: CaseworkSettings = Field(default_factory=CaseworkSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @property
     def base_dir(self) -> Path:

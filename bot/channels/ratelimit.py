@@ -80,3 +80,56 @@ class RateLimiter:
         for key in idle:
             del self._accepted[key]
             self._warned.discard(key)
+
+
+# One sliding window per key in Redis, so every replica counts the same messages: the accepted messages are a
+# sorted set scored by time; the "told once" flag a key with the window's lifetime. One script: atomic.
+_CHECK = """
+local key, warned = KEYS[1], KEYS[2]
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+if redis.call('ZCARD', key) < limit then
+  redis.call('ZADD', key, now, ARGV[4])
+  redis.call('PEXPIRE', key, math.ceil(window * 1000))
+  redis.call('DEL', warned)
+  return 'allow'
+end
+if redis.call('SET', warned, '1', 'NX', 'PX', math.ceil(window * 1000)) then
+  return 'warn'
+end
+return 'drop'
+"""
+
+
+class RedisRateLimiter:
+    """RateLimiter's sliding window kept in Redis, shared by the replicas; the same verdicts."""
+
+    def __init__(self, client, per_minute: int, prefix: str, clock: Callable[[], float] = time.time,
+                 window: float = 60.0):
+        if per_minute < 1:
+            raise ValueError(f"per_minute must be at least 1, not {per_minute}")
+        self.client, self.per_minute, self.prefix, self._clock, self.window = client, per_minute, prefix, clock, window
+        self._script = client.register_script(_CHECK)
+        self._seq = 0
+        self._seq_lock = threading.Lock()
+
+    def check(self, key: str) -> Verdict:
+        with self._seq_lock:
+            self._seq += 1
+            member = f"{self._clock():.6f}:{id(self)}:{self._seq}"  # unique: two messages in one instant both count
+        verdict = self._script(keys=[f"{self.prefix}:rl:{key}", f"{self.prefix}:rw:{key}"],
+                               args=[self._clock(), self.window, self.per_minute, member])
+        return Verdict((verdict.decode() if isinstance(verdict, bytes) else verdict))
+
+    def allow(self, key: str) -> bool:
+        return self.check(key) is Verdict.ALLOW
+
+
+def build_limiter(per_minute: int, channel: str, redis_url: str = "", clock: Callable[[], float] | None = None):
+    """Redis's shared window when the cluster has a Redis (replicas), this process's own otherwise."""
+    if not redis_url:
+        return RateLimiter(per_minute, clock=clock or time.monotonic)
+    import redis
+
+    return RedisRateLimiter(redis.Redis.from_url(redis_url), per_minute, prefix=f"shegong:{channel}",
+                            clock=clock or time.time)

@@ -58,7 +58,7 @@ class TelegramChannel:
     def __init__(self, conversation: ConversationLike, token: str, settings: TelegramSettings, *,
                  outbox: OutboxLike | None = None, clock: Callable[[], float] = time.monotonic,
                  webhook_secret: str = "", outbox_interval: float = 2.0, outbox_batch: int = 20,
-                 poll_timeout: float = 10.0, concurrent_updates: int = 64):
+                 poll_timeout: float = 10.0, concurrent_updates: int = 64, limiter=None):
         if not token:
             raise ConfigError(f"the Telegram bot token is empty (set {settings.token_env})")
         if settings.mode == "webhook":
@@ -69,7 +69,7 @@ class TelegramChannel:
         self.conversation = conversation
         self.settings = settings
         self.outbox = outbox
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, clock=clock)
+        self.limiter = limiter or RateLimiter(settings.rate_limit_per_minute, clock=clock)
         self.callbacks = CallbackData()
         self.poll_timeout = poll_timeout
         self.application: Application | None = None

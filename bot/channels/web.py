@@ -57,12 +57,12 @@ class ChatRequest(BaseModel):
 
 def create_web_app(conversation: ChatHandler, settings: WebSettings, outbox: WebOutbox | None = None,
                    extra_routes: Iterable[APIRouter | BaseRoute] | None = None,
-                   health: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
+                   health: Callable[[], dict[str, Any]] | None = None, limiter=None) -> FastAPI:
     """Build the web app around a conversation; extra_routes (routers or routes) join the same app."""
     app = FastAPI(title="数字社工", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
-    limiter = RateLimiter(settings.rate_limit_per_minute)
+    limiter = limiter or RateLimiter(settings.rate_limit_per_minute)  # or Redis's, shared by the replicas
     # The limiter cannot say when this key's oldest message leaves the window; the window is an honest bound.
     retry_after = str(math.ceil(limiter.window))
     in_flight = [0]  # chat messages being handled now (the event loop's own count: no lock needed)
