@@ -15,6 +15,7 @@ from bot.retrieval.layout import IndexLayout
 from bot.retrieval.lazy import LazyEmbedder
 from bot.retrieval.retriever import HybridRetriever, RetrievalParams
 from bot.retrieval.vectors import ChromaVectors
+from bot.errors import ConfigError
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def build_knowledge(settings: Settings, embedder: Embedder | None = None, servin
     `serving` is true for the service (many residents at once) and false for batch work (ingest.py).
     """
     ks = settings.knowledge
-    layout = IndexLayout(settings.resolve(ks.index_dir))
+    layout = _layout(settings)
     store = ChromaVectors(layout.chroma_dir, ks.chroma_url, ks.collection)
     if embedder is None:
         embedder = LazyEmbedder(settings.embedding.model if settings.embedding.backend != "hashing" else "hashing-256",
@@ -98,6 +99,25 @@ class LazyKnowledge:
                 if self._kb is None:
                     self._kb = self._factory()
         return getattr(self._kb, name)
+
+
+def _layout(settings: Settings) -> IndexLayout:
+    """This machine's index folder; with [cluster] shared_index, its copy of the index every replica shares."""
+    root = settings.resolve(settings.knowledge.index_dir)
+    if not settings.cluster.shared_index:
+        return IndexLayout(root)
+    if not settings.knowledge.chroma_url:
+        raise ConfigError("[cluster] shared_index needs knowledge.chroma_url: the replicas' vectors live on one "
+                          "Chroma server")
+    from sqlalchemy.orm import sessionmaker
+
+    from bot.retrieval.shared_layout import SharedIndexLayout
+    from bot.storage.db import make_engine
+    from bot.storage.migrate import upgrade
+
+    engine = make_engine(settings.database.url, settings.base_dir, settings.database.busy_timeout_seconds)
+    upgrade(engine)  # ingest.py may run before the service ever started on this database
+    return SharedIndexLayout(root, sessionmaker(engine, expire_on_commit=False))
 
 
 def build_laws(settings: Settings, embedder: Embedder) -> KnowledgeBase:

@@ -152,6 +152,7 @@ class CaseworkSettings(_Section):
 
 class ClusterSettings(_Section):
     redis_url_env: str = Field("REDIS_URL", description="Environment variable holding the Redis URL shared by replicas (rate limits); unset: each process counts alone.")
+    shared_index: bool = Field(False, description="Keep the index's pointer, manifest and BM25 arrays in the database (vectors on the Chroma server of knowledge.chroma_url), so one ingest serves every replica.")
 
 
 class Settings(_Section):

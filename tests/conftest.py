@@ -14,13 +14,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `pytest` run from another folder still imports the project
     sys.path.insert(0, str(ROOT))
 
-from bot.settings import DatabaseSettings, EmbeddingSettings, KnowledgeSettings, WebSettings  # noqa: E402
+from bot.settings import (ClusterSettings, DatabaseSettings, EmbeddingSettings, KnowledgeSettings,  # noqa: E402
+                          WebSettings)
 
 _SECTIONS = {
     "knowledge": KnowledgeSettings,
     "embedding": EmbeddingSettings,
     "database": DatabaseSettings,
     "web": WebSettings,
+    "cluster": ClusterSettings,
 }
 
 # Defaults of a test config: a fast model-free embedder, and no relevance threshold or answerability

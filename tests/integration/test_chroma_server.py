@@ -95,3 +95,31 @@ def test_hnsw_search_asks_the_server_for_neighbours(tmp_path, make_config, write
 def test_unreachable_server_is_reported_as_unavailable(tmp_path, make_config, open_kb):
     with pytest.raises(IndexUnavailable, match="vector store"):
         open_kb(make_config(tmp_path, chroma_url=f"http://127.0.0.1:{free_port()}")).ingest()
+
+
+@pytest.mark.postgres
+def test_one_ingest_serves_every_replica_and_the_others_switch_to_a_new_one(tmp_path, make_config, write_doc,
+                                                                             open_kb, chroma_url):
+    import time
+
+    from bot.errors import IndexError_
+    from tests.integration.db import open_database
+
+    with open_database("postgres", tmp_path / "db") as db:
+        shared = dict(chroma_url=chroma_url, collection="cluster", url=db.url, shared_index=True)
+        write_doc(tmp_path / "a" / "knowledge", "meals.md", "# 老人家食堂指南\n老人家食堂每天11:00开始供应午餐。\n")
+        replica_a = open_kb(make_config(tmp_path / "a", **shared))
+        replica_b = open_kb(make_config(tmp_path / "b", **shared))  # its own folders; never ingests
+
+        assert replica_a.ingest().added == 1
+        first = replica_b.retriever.search("老人家食堂几点供应午餐", 1)
+        write_doc(tmp_path / "a" / "knowledge", "bath.md", "# 助浴服务\n助浴车每周三上午到景村社区服务站。\n")
+        replica_a.ingest()
+        time.sleep(2.1)  # the replicas read the shared pointer every two seconds
+        second = replica_b.retriever.search("助浴车什么时候来", 1)
+        with replica_a.layout.exclusive():
+            with pytest.raises(IndexError_, match="another ingest"):
+                replica_b.ingest()
+
+    assert first[0].source == "knowledge/meals.md" and second[0].source == "knowledge/bath.md"
+    assert (tmp_path / "b" / "index" / "gen-000002" / "manifest.json").is_file()  # fetched, not built
