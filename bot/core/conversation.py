@@ -233,6 +233,8 @@ class Conversation:
             return [Reply(texts.ABOUT, intent=ABOUT), self.intake.reprompt(draft)]
         if result.intent in (GREETING, THANKS):
             return [self.intake.reprompt(draft)]
+        if self.duty is not None and asks_who_is_on_duty(text):
+            return self._duty(text) + [self.intake.reprompt(draft)]  # "今天谁值班" while reporting: told, report kept
         if looks_like_question(text) or result.intent == QUESTION:
             # a question in the middle of a report: answer it, keep the report, ask again what it waits for
             return self._answer(text, state, handoff=False) + [self.intake.reprompt(draft)]

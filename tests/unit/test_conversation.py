@@ -518,3 +518,14 @@ def test_with_no_roster_anywhere_each_community_gets_one_line():
 
     assert reply.text.count("\n") == 3 and "· 景村社区：工作日 8:30—17:30，电话 022-2800-2100" in reply.text
     assert "· 华江里社区：服务时间请电话询问" in reply.text
+
+
+def test_who_is_on_duty_asked_in_the_middle_of_a_report_is_answered_and_the_report_kept():
+    conversation, fakes = make_conversation(duty=Roster())
+
+    conversation.handle(Incoming("web", "r1", "景村里3号楼2单元暖气不热"))
+    duty, again = conversation.handle(Incoming("web", "r1", "今天谁值班"))
+    after = conversation.handle(Incoming("web", "r1", "13812345678"))
+
+    assert "景村社区今日当班：王芳" in duty.text and ASK_PHONE in again.text
+    assert "时间" in after[-1].text  # the report went on to its next question
