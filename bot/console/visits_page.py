@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.casework.register import TAGS, PersonEntry, RegisterError
 from bot.console.auth import Visit
+from bot.console.exports import csv_cell
 from bot.console.pages import render, see_other
 from bot.core.ports import STAFF
 from bot.core.visit_note import NEED_WORDS, read_visit
@@ -58,10 +59,10 @@ def add_routes(router: APIRouter, console) -> None:
         writer = csv.writer(out)
         writer.writerow(["网格", "地址", "姓名", "年龄", "标签", "需求", "上次走访", "下次走访"])
         grids = {g.id: g.name for g in console.org.grids.values()}
-        for p in people:
-            writer.writerow([grids.get(p.grid_id or "", p.grid_id or ""), p.place, p.name, p.age or "",
-                             "、".join(p.tags or []), "、".join(p.needs or []), local(p.last_visit_at),
-                             local(p.next_visit_due)])
+        for p in people:  # what a worker typed never runs as a spreadsheet formula
+            writer.writerow([csv_cell(str(v)) for v in (
+                grids.get(p.grid_id or "", p.grid_id or ""), p.place, p.name, p.age or "", "、".join(p.tags or []),
+                "、".join(p.needs or []), local(p.last_visit_at), local(p.next_visit_due))])
         return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": "attachment; filename*=UTF-8''" + quote("走访登记.csv"),
             "Cache-Control": "no-store"})
