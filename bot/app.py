@@ -117,7 +117,7 @@ def _layout(settings: Settings) -> IndexLayout:
 
     engine = make_engine(settings.database.url, settings.base_dir, settings.database.busy_timeout_seconds)
     upgrade(engine)  # ingest.py may run before the service ever started on this database
-    return SharedIndexLayout(root, sessionmaker(engine, expire_on_commit=False))
+    return SharedIndexLayout(root, sessionmaker(engine, expire_on_commit=False), settings.knowledge.collection)
 
 
 def build_laws(settings: Settings, embedder: Embedder) -> KnowledgeBase:

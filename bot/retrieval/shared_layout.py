@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import LargeBinary, Integer, String, DateTime, delete, select, text
+from sqlalchemy import DateTime, Integer, LargeBinary, String, delete, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from bot.errors import IndexError_
@@ -36,6 +36,7 @@ POINTER_TTL = 2.0  # seconds a replica trusts its last read of the shared pointe
 class IndexFile(Base):
     __tablename__ = "index_file"
 
+    index_name: Mapped[str] = mapped_column(String(64), primary_key=True)  # the index's collection prefix: kb, laws
     generation: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     content: Mapped[bytes] = mapped_column(LargeBinary)
@@ -44,15 +45,16 @@ class IndexFile(Base):
 class IndexPointer(Base):
     __tablename__ = "index_pointer"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    index_name: Mapped[str] = mapped_column(String(64), primary_key=True)
     generation: Mapped[int] = mapped_column(Integer)
     switched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class SharedIndexLayout(IndexLayout):
-    def __init__(self, root: Path, sessions: sessionmaker[Session]):
+    def __init__(self, root: Path, sessions: sessionmaker[Session], name: str = "kb"):
         super().__init__(root)
         self.sessions = sessions
+        self.name = name  # several indexes share the tables (the documents, the law texts): each its own rows
         self._pointer: tuple[float, int | None] = (0.0, None)
         self._fetching = threading.Lock()
 
@@ -61,7 +63,7 @@ class SharedIndexLayout(IndexLayout):
         if time.monotonic() - read_at < POINTER_TTL:
             return generation
         with self.sessions() as s:
-            generation = s.scalar(select(IndexPointer.generation).where(IndexPointer.id == 1))
+            generation = s.scalar(select(IndexPointer.generation).where(IndexPointer.index_name == self.name))
         self._pointer = (time.monotonic(), generation)
         return generation
 
@@ -85,7 +87,7 @@ class SharedIndexLayout(IndexLayout):
                 return
             with self.sessions() as s:
                 files = list(s.execute(select(IndexFile.name, IndexFile.content)
-                                       .where(IndexFile.generation == generation)))
+                                       .where(IndexFile.index_name == self.name, IndexFile.generation == generation)))
             if not any(name == MANIFEST for name, _ in files):
                 raise IndexError_(f"index generation {generation} is not in the shared store")
             tmp = final.with_name(final.name + ".fetch")
@@ -100,13 +102,13 @@ class SharedIndexLayout(IndexLayout):
         super().publish(generation, files)  # this replica's copy first
         folder = self.gen_dir(generation)
         with self.sessions.begin() as s:
-            s.execute(delete(IndexFile).where(IndexFile.generation == generation))
+            s.execute(delete(IndexFile).where(IndexFile.index_name == self.name, IndexFile.generation == generation))
             for path in sorted(folder.iterdir()):
-                s.add(IndexFile(generation=generation, name=path.name, content=path.read_bytes()))
-            pointer = s.get(IndexPointer, 1)
+                s.add(IndexFile(index_name=self.name, generation=generation, name=path.name, content=path.read_bytes()))
+            pointer = s.get(IndexPointer, self.name)
             now = datetime.now(timezone.utc)
             if pointer is None:
-                s.add(IndexPointer(id=1, generation=generation, switched_at=now))
+                s.add(IndexPointer(index_name=self.name, generation=generation, switched_at=now))
             else:
                 pointer.generation, pointer.switched_at = generation, now
         self._pointer = (time.monotonic(), generation)
@@ -114,7 +116,7 @@ class SharedIndexLayout(IndexLayout):
     def remove_stale(self, keep: set[int]) -> None:
         super().remove_stale(keep)
         with self.sessions.begin() as s:
-            s.execute(delete(IndexFile).where(IndexFile.generation.not_in(sorted(keep))))
+            s.execute(delete(IndexFile).where(IndexFile.index_name == self.name, IndexFile.generation.not_in(sorted(keep))))
 
     @contextmanager
     def exclusive(self):
@@ -124,7 +126,7 @@ class SharedIndexLayout(IndexLayout):
             if connection.dialect.name != "postgresql":
                 yield
                 return
-            key = zlib.crc32(b"shegong-ingest")
+            key = zlib.crc32(f"shegong-ingest:{self.name}".encode())
             if not connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
                 raise IndexError_("another ingest is running on the shared index; try again when it ends")
             try:

@@ -123,3 +123,23 @@ def test_one_ingest_serves_every_replica_and_the_others_switch_to_a_new_one(tmp_
 
     assert first[0].source == "knowledge/meals.md" and second[0].source == "knowledge/bath.md"
     assert (tmp_path / "b" / "index" / "gen-000002" / "manifest.json").is_file()  # fetched, not built
+
+
+@pytest.mark.postgres
+def test_two_indexes_share_the_tables_without_taking_each_others_generations(tmp_path, make_config, write_doc,
+                                                                             open_kb, chroma_url):
+    from tests.integration.db import open_database
+
+    with open_database("postgres", tmp_path / "db") as db:
+        write_doc(tmp_path / "docs" / "knowledge", "meals.md", "# 老人家食堂指南\n老人家食堂每天11:00开始供应午餐。\n")
+        write_doc(tmp_path / "laws" / "knowledge", "civil.md", "# 民法典\n## 第二百八十八条\n相邻关系应当团结互助、公平合理。\n")
+        docs = open_kb(make_config(tmp_path / "docs", chroma_url=chroma_url, collection="two_docs", url=db.url,
+                                   shared_index=True))
+        laws = open_kb(make_config(tmp_path / "laws", chroma_url=chroma_url, collection="two_laws", url=db.url,
+                                   shared_index=True))
+        docs.ingest()
+        laws.ingest()
+        docs.ingest()  # nothing changed: the documents' own generation, not the laws'
+
+        assert {h.title for h in docs.retriever.search("午餐几点", 5)} == {"老人家食堂指南"}
+        assert {h.title for h in laws.retriever.search("相邻关系", 5)} == {"民法典"}
