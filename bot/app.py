@@ -15,7 +15,7 @@ from bot.retrieval.layout import IndexLayout
 from bot.retrieval.lazy import LazyEmbedder
 from bot.retrieval.retriever import HybridRetriever, RetrievalParams
 from bot.retrieval.vectors import ChromaVectors
-from bot.errors import ConfigError
+from bot.errors import ConfigError, IndexError_
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,11 @@ class KnowledgeBase:
         if not self.is_empty() or not self.settings.knowledge.ingest_on_start:
             return None
         log.info("knowledge index is empty: ingesting %s", self.docs_dir())
-        report = self.ingest(progress=False)
+        try:
+            report = self.ingest(progress=False)
+        except IndexError_ as exc:  # another replica is ingesting the shared index: it will publish for all
+            log.warning("not ingesting at start: %s", exc)
+            return None
         log.info("first ingest: %s", report.summary())
         return report
 

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Try the service as several replicas on this machine: N processes on one PostgreSQL database, a Chroma
+# server and a round-robin proxy, all on 127.0.0.1 (bench/cluster.py measures it).
+#   bash scripts/cluster.sh start [N]   proxy on :8080, replicas on :8081…, Chroma on :8000 (default N = 3)
+#   bash scripts/cluster.sh stop
+# The database: $SHEGONG_DATABASE_URL, by default a database shegong_cluster on the local PostgreSQL
+# (created when absent). Data in data/cluster/. Telegram is off (no token in the environment here).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+DIR=${SHEGONG_CLUSTER_DIR:-$ROOT/data/cluster}
+PY=$ROOT/.venv/bin/python
+DB=${SHEGONG_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/shegong_cluster}
+PROXY_PORT=${SHEGONG_PROXY_PORT:-8080}
+CHROMA_PORT=${SHEGONG_CHROMA_PORT:-8000}
+
+stop() {
+    for pidfile in "$DIR"/*.pid; do
+        [ -e "$pidfile" ] || continue
+        kill "$(cat "$pidfile")" 2>/dev/null || true
+        rm -f "$pidfile"
+    done
+}
+
+wait_up() {  # url, seconds
+    for _ in $(seq 1 "$2"); do
+        if curl -fs -o /dev/null "$1"; then return 0; fi
+        sleep 1
+    done
+    echo "cluster: $1 did not answer within $2 s (see $DIR/*.log)" >&2
+    return 1
+}
+
+start() {
+    local n=${1:-3}
+    mkdir -p "$DIR"
+    if [ -z "${SHEGONG_DATABASE_URL:-}" ]; then
+        psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'shegong_cluster'" | grep -q 1 \
+            || createdb -h 127.0.0.1 -U postgres shegong_cluster
+    fi
+    [ -d "$DIR/knowledge" ] || cp -r "$ROOT/knowledge" "$DIR/knowledge"  # one folder the replicas ingest from
+    "$ROOT/.venv/bin/chroma" run --path "$DIR/chroma" --host 127.0.0.1 --port "$CHROMA_PORT" > "$DIR/chroma.log" 2>&1 &
+    echo $! > "$DIR/chroma.pid"
+    wait_up "http://127.0.0.1:$CHROMA_PORT/api/v2/heartbeat" 60
+    local backends=()
+    for i in $(seq 1 "$n"); do
+        local port=$((PROXY_PORT + i))
+        cat > "$DIR/replica-$i.toml" <<TOML
+# replica $i of scripts/cluster.sh
+[knowledge]
+docs_dir = "$DIR/knowledge"
+index_dir = "$DIR/index-$i"
+chroma_url = "http://127.0.0.1:$CHROMA_PORT"
+collection = "cluster"
+[database]
+url = "$DB"
+journal_dir = "$DIR/journal-$i"
+[web]
+port = $port
+[tickets]
+organisation_file = "$ROOT/district.toml"
+categories_file = "$ROOT/categories.toml"
+[casework]
+laws_dir = "$ROOT/laws"
+laws_index_dir = "$DIR/laws-$i"
+laws_collection = "cluster_laws"
+[wechat]
+kind = "official"
+app_id = "wxcluster"
+api_base = "http://127.0.0.1:9"
+[cluster]
+shared_index = true
+TOML
+        WECHAT_TOKEN=${WECHAT_TOKEN:-clustertoken} WECHAT_APP_SECRET=${WECHAT_APP_SECRET:-clustersecret} TELEGRAM_BOT_TOKEN= \
+            "$PY" -m bot --config "$DIR/replica-$i.toml" > "$DIR/replica-$i.log" 2>&1 &
+        echo $! > "$DIR/replica-$i.pid"
+        # the first replica ingests the shared index; the others start once it is there
+        [ "$i" = 1 ] && wait_up "http://127.0.0.1:$port/readyz" 600
+        backends+=(--backend "http://127.0.0.1:$port")
+    done
+    for i in $(seq 1 "$n"); do wait_up "http://127.0.0.1:$((PROXY_PORT + i))/readyz" 600; done
+    "$PY" "$ROOT/scripts/rr_proxy.py" --port "$PROXY_PORT" "${backends[@]}" > "$DIR/proxy.log" 2>&1 &
+    echo $! > "$DIR/proxy.pid"
+    wait_up "http://127.0.0.1:$PROXY_PORT/healthz" 30
+    echo "cluster: $n replicas behind http://127.0.0.1:$PROXY_PORT/ (database $DB, data in $DIR)"
+}
+
+case "${1:-}" in
+    start) start "${2:-3}" ;;
+    stop) stop ;;
+    *) echo "usage: bash scripts/cluster.sh start [N] | stop" >&2; exit 2 ;;
+esac
