@@ -167,6 +167,8 @@ async def main_async(args) -> dict:
         "reports_confirmed": sum(1 for t in confirmed if t), "tickets_filed": sum(in_db.values()),
         "lost": sum(1 for u, t in zip(users, confirmed) if t and in_db.get(u, 0) == 0),
         "doubled": sum(1 for n in in_db.values() if n > 1),
+        # filed, but the resident's confirm was answered by a retry after the replica that filed it died
+        "filed_but_not_told": sum(1 for u, t in zip(users, confirmed) if not t and in_db.get(u, 0) > 0),
         "refused_or_failed_attempts": {kind: failures.count(kind) for kind in sorted(set(failures))},
         "killed_replica": killed,
     }

@@ -10,6 +10,7 @@ use nginx or Caddy there (deploy/).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 
 import httpx
@@ -32,18 +33,23 @@ def make_app(backends: list[str]):
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         start = next(turn)
         response = Response("no replica answered", status_code=502)
-        for i in range(len(backends)):
-            url = backends[(start + i) % len(backends)] + request.url.path
-            try:
-                answer = await client.request(request.method, url, params=request.query_params, headers=headers,
-                                              content=body)
-            except httpx.TransportError:
-                continue  # down (or killed): the next replica
-            if answer.status_code == 503 and i < len(backends) - 1:
-                continue  # saturated: the next replica
-            response = Response(answer.content, status_code=answer.status_code,
-                                headers={k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP})
-            break
+        for round_ in range(3):  # every replica down at once (one killed, one restarting): wait a moment, again
+            for i in range(len(backends)):
+                url = backends[(start + i) % len(backends)] + request.url.path
+                try:
+                    answer = await client.request(request.method, url, params=request.query_params,
+                                                  headers=headers, content=body)
+                except httpx.TransportError:
+                    continue  # down (or killed): the next replica
+                if answer.status_code == 503 and i < len(backends) - 1:
+                    continue  # saturated: the next replica
+                response = Response(answer.content, status_code=answer.status_code,
+                                    headers={k: v for k, v in answer.headers.items()
+                                             if k.lower() not in HOP_BY_HOP})
+                break
+            if response.status_code != 502:
+                break
+            await asyncio.sleep(0.5 * (round_ + 1))
         await response(scope, receive, send)
 
     return app
