@@ -87,7 +87,12 @@ class MemoryTicketDesk:
                 return replace(info, linked=True)
         self.drafts.append(draft)
         tid = f"T{next(self._ids):08d}"
-        info = TicketInfo(tid, "assigned", draft.category, draft.description[:60], draft.place, "2026-11-29T10:00")
+        from datetime import datetime
+
+        from bot.core.district_time import DISTRICT_ZONE
+
+        filed_at = datetime.now(DISTRICT_ZONE).strftime("%Y-%m-%d %H:%M")  # as the real desk writes it
+        info = TicketInfo(tid, "assigned", draft.category, draft.description[:60], draft.place, filed_at)
         self.tickets[tid] = info
         self.owners[tid] = (draft.channel, draft.user_id)
         return info

@@ -465,11 +465,30 @@ class Conversation:
 
     def _intake_button(self, incoming: Incoming, state: DialogueState, argument: str) -> list[Reply]:
         if state.intake is None:
+            filed = self._just_filed(incoming) if argument == "confirm" else None
+            if filed is not None:
+                # the confirm again (a double tap, or a retry whose first answer was lost): the ticket it filed
+                return [Reply(f"这份登记已经提交了，工单号 {filed.id}（{filed.status_label or filed.status}）。"
+                              "发送 /my 可以随时查看进度。", intent=REQUEST, ticket_id=filed.id)]
             return [Reply("这次的登记已经结束了。需要反映新问题，请直接描述或发送 /report。", intent=REQUEST)]
         if argument == "edit:description":
             state.intake.guessed = ""  # the new description is the resident's, not a guess of ours
         state.intake, replies = self.intake.step(state.intake, incoming)
         return replies
+
+    def _just_filed(self, incoming: Incoming):
+        """The resident's ticket filed in the last few minutes, if any (what a repeated confirm refers to)."""
+        from datetime import datetime, timedelta
+
+        tickets = self.desk.tickets_of(incoming.channel, incoming.user_id)
+        if not tickets:
+            return None
+        newest = max(tickets, key=lambda t: t.created_at)
+        try:
+            created = datetime.strptime(newest.created_at, "%Y-%m-%d %H:%M").replace(tzinfo=DISTRICT_ZONE)
+        except ValueError:
+            return None
+        return newest if datetime.now(DISTRICT_ZONE) - created <= timedelta(minutes=10) else None
 
     def _choose_button(self, incoming: Incoming, state: DialogueState, argument: str) -> list[Reply]:
         text = state.pending_text

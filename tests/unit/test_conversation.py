@@ -529,3 +529,18 @@ def test_who_is_on_duty_asked_in_the_middle_of_a_report_is_answered_and_the_repo
 
     assert "景村社区今日当班：王芳" in duty.text and ASK_PHONE in again.text
     assert "时间" in after[-1].text  # the report went on to its next question
+
+
+def test_a_confirm_pressed_again_after_filing_is_told_the_ticket_it_filed():
+    conversation, fakes = make_conversation()
+    conversation.handle(Incoming("web", "r1", "景村里3号楼2单元暖气不热"))
+    conversation.handle(Incoming("web", "r1", "13812345678"))
+    conversation.handle(Incoming("web", "r1", "", button="intake:time:晚上", kind="button"))
+    [filed] = conversation.handle(Incoming("web", "r1", "", button="intake:confirm", kind="button"))
+
+    [again] = conversation.handle(Incoming("web", "r1", "", button="intake:confirm", kind="button"))
+    [other] = conversation.handle(Incoming("web", "r2", "", button="intake:confirm", kind="button"))
+
+    assert filed.ticket_id and again.ticket_id == filed.ticket_id and "已经提交" in again.text
+    assert len(fakes["desk"].drafts) == 1
+    assert other.ticket_id is None and "已经结束" in other.text
