@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -84,7 +85,10 @@ async def report(client: httpx.AsyncClient, user: str, latencies: list[float], f
                 failures.append(f"HTTP {answer.status_code}")
                 continue
             latencies.append(time.monotonic() - started)
-            ticket = next((r.get("ticket_id") for r in answer.json()["replies"] if r.get("ticket_id")), ticket)
+            replies = answer.json()["replies"]
+            ticket = next((r.get("ticket_id") for r in replies if r.get("ticket_id")), ticket)
+            if ticket is None and step.get("button") == "intake:confirm":  # a retried confirm names the ticket
+                ticket = next((m.group(0) for r in replies for m in [re.search(r"T\d{11}", r["text"])] if m), None)
             break
     return ticket
 

@@ -467,9 +467,10 @@ class Conversation:
         if state.intake is None:
             filed = self._just_filed(incoming) if argument == "confirm" else None
             if filed is not None:
-                # the confirm again (a double tap, or a retry whose first answer was lost): the ticket it filed
+                # the confirm again (a double tap, or a retry whose first answer was lost): the ticket it filed,
+                # named in words only: a reply carries a ticket_id when it files one, and this one files nothing
                 return [Reply(f"这份登记已经提交了，工单号 {filed.id}（{filed.status_label or filed.status}）。"
-                              "发送 /my 可以随时查看进度。", intent=REQUEST, ticket_id=filed.id)]
+                              "发送 /my 可以随时查看进度。", intent=REQUEST)]
             return [Reply("这次的登记已经结束了。需要反映新问题，请直接描述或发送 /report。", intent=REQUEST)]
         if argument == "edit:description":
             state.intake.guessed = ""  # the new description is the resident's, not a guess of ours

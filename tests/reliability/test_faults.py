@@ -118,7 +118,8 @@ def test_a_service_killed_mid_intake_continues_the_dialogue_and_files_exactly_on
 
     assert "请确认" in summary["text"] and "13812345678" in summary["text"] and "景村里3号楼2单元" in summary["text"]
     assert filed["ticket_id"] and "工单号" in filed["text"]
-    assert "已经结束" in again["text"] and again["ticket_id"] is None
+    # the old button pressed again is told the ticket it filed, and files nothing more
+    assert "已经提交" in again["text"] and filed["ticket_id"] in again["text"] and again["ticket_id"] is None
     assert filed["ticket_id"] in mine["text"]
     assert [t[:2] for t in server.tickets(user)] == [(filed["ticket_id"], "13812345678")]  # exactly one
 
