@@ -186,20 +186,25 @@ BATH_2026 = ("---\ntitle: 2026年社区助浴服务\neffective: 2026-01-01\n---\
              "自2026年起，助浴服务改在周四上午，费用25元。\n")
 
 
-def lifecycle_retriever(folder):
-    """The real retriever (hashing embedder, real index on disk) over a 2024 notice that has expired and its 2026
-    successor: what a channel test needs to show an expired document is never cited."""
+def real_retriever(folder, documents: dict[str, str]):
+    """The real retriever (hashing embedder, real index on disk) over these documents (file name -> text)."""
     from bot.app import build_knowledge
     from bot.settings import load_settings
 
     (folder / "knowledge").mkdir(parents=True, exist_ok=True)
-    (folder / "knowledge" / "bath-2024.md").write_text(BATH_2024, "utf-8")
-    (folder / "knowledge" / "bath-2026.md").write_text(BATH_2026, "utf-8")
+    for name, text in documents.items():
+        (folder / "knowledge" / name).write_text(text, "utf-8")
     (folder / "config.toml").write_text('[knowledge]\ndocs_dir = "knowledge"\nindex_dir = "index"\nmin_relevance = 0.0\n'
                                         'check_named_items = false\n[embedding]\nbackend = "hashing"\n', "utf-8")
     kb = build_knowledge(load_settings(folder / "config.toml"))
     kb.ingest(progress=False)
     return kb.retriever
+
+
+def lifecycle_retriever(folder):
+    """A 2024 notice that has expired and its 2026 successor: what a channel test needs to show an expired
+    document is never cited."""
+    return real_retriever(folder, {"bath-2024.md": BATH_2024, "bath-2026.md": BATH_2026})
 
 
 class KnownStaff:
@@ -224,16 +229,6 @@ STAFF_QUESTION = "独居老人多久走访一次"
 
 
 def audience_retriever(folder):
-    """The real retriever (hashing embedder, real index on disk) over a staff-only handbook and a public guide:
-    what a channel test needs to show a staff-only document reaches staff and never a resident."""
-    from bot.app import build_knowledge
-    from bot.settings import load_settings
-
-    (folder / "knowledge").mkdir(parents=True, exist_ok=True)
-    (folder / "knowledge" / "handbook.md").write_text(HANDBOOK, "utf-8")
-    (folder / "knowledge" / "meals.md").write_text(ELDERLY_GUIDE, "utf-8")
-    (folder / "config.toml").write_text('[knowledge]\ndocs_dir = "knowledge"\nindex_dir = "index"\nmin_relevance = 0.0\n'
-                                        'check_named_items = false\n[embedding]\nbackend = "hashing"\n', "utf-8")
-    kb = build_knowledge(load_settings(folder / "config.toml"))
-    kb.ingest(progress=False)
-    return kb.retriever
+    """A staff-only handbook and a public guide: what a channel test needs to show a staff-only document reaches
+    staff and never a resident."""
+    return real_retriever(folder, {"handbook.md": HANDBOOK, "meals.md": ELDERLY_GUIDE})

@@ -126,11 +126,13 @@ class VisitRegister:
                 query = query.where(RegisterPerson.grid_id == grid_id)
             if due_only:
                 query = query.where(RegisterPerson.next_visit_due <= self.clock())
-            rows = list(s.scalars(query.order_by(RegisterPerson.next_visit_due.is_(None),
-                                                 RegisterPerson.next_visit_due, RegisterPerson.id).limit(limit)))
+            query = query.order_by(RegisterPerson.next_visit_due.is_(None), RegisterPerson.next_visit_due,
+                                   RegisterPerson.id)
+            # tags are a JSON list (no portable SQL filter): with a tag asked, the limit applies after filtering
+            rows = list(s.scalars(query if tag else query.limit(limit)))
             for row in rows:
                 s.expunge(row)
-        return [r for r in rows if not tag or tag in (r.tags or [])]
+        return [r for r in rows if not tag or tag in (r.tags or [])][:limit]
 
     def visits(self, actor: Actor, limit: int = 50) -> list[Visit]:
         with self.sessions() as s:

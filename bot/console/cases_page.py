@@ -10,6 +10,7 @@ a 调解协议书 for the parties to sign.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 
 from fastapi import APIRouter, Depends, Request
@@ -25,6 +26,7 @@ from bot.errors import BotError
 from bot.tickets.lifecycle import TicketNotFound
 from bot.tickets.store import Actor, can_see_personal_data, can_view
 
+log = logging.getLogger(__name__)
 DONE = {"opened": "已受理调解案件。", "session": "已记录这次调解。", "agreed": "已记录调解协议，到期会提醒回访。",
         "failed": "已记录调解不成的原因和告知的途径。", "followup": "已记录回访情况。"}
 
@@ -157,4 +159,5 @@ def _laws_for(service, summary: str) -> list:
     try:
         return list(laws.retriever.search(summary[:300], k=3))
     except Exception:  # noqa: BLE001 - the case page works without suggestions
+        log.exception("law suggestions for a mediation case failed")
         return []

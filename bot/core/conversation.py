@@ -6,6 +6,7 @@ import logging
 import math
 import re
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Protocol, Sequence
 
 from bot.core import texts
@@ -479,8 +480,6 @@ class Conversation:
 
     def _just_filed(self, incoming: Incoming):
         """The resident's ticket filed in the last few minutes, if any (what a repeated confirm refers to)."""
-        from datetime import datetime, timedelta
-
         tickets = self.desk.tickets_of(incoming.channel, incoming.user_id)
         if not tickets:
             return None

@@ -157,7 +157,7 @@ def sounds_right(note: str) -> str:
     """The note with each span that sounds like a word of SOUND_ALIKE written as that word (same length)."""
     syllables = [_syllable(ch) for ch in note]
     out = list(note)
-    for word, sound in _SOUNDS.items():
+    for word, sound in _sounds().items():
         n = len(word)
         for i in range(len(note) - n + 1):
             if syllables[i:i + n] == sound and note[i:i + n] != word:
@@ -174,12 +174,10 @@ def _syllable(ch: str) -> str | None:
     return lazy_pinyin(ch)[0]
 
 
-_SOUNDS: dict[str, list] = {}
-
-
-def _sounds() -> None:
-    for word in SOUND_ALIKE:
-        _SOUNDS[word] = [_syllable(ch) for ch in word]
+@functools.cache
+def _sounds() -> dict[str, list]:
+    """The words' syllables, on first use: loading pypinyin's dictionary is not an import's business."""
+    return {word: [_syllable(ch) for ch in word] for word in SOUND_ALIKE}
 
 
 def _clauses(note: str) -> list[str]:
@@ -282,5 +280,3 @@ def _problems(note: str, categorizer: Categorizer) -> list[tuple[str, str]]:
 def _hint(clause: str) -> str | None:
     return next((category for category, words in _HINTS if words.search(clause)), None)
 
-
-_sounds()
