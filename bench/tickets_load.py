@@ -147,7 +147,7 @@ def run(kind: str, texts: list[str], n_tickets: int, n_residents: int, n_workers
         places = PlaceResolver(org)
         store = TicketStore(sessions, org)
         if notifications:
-            store.listeners.append(TicketNotifications(store, SqlOutbox(sessions), SqlDialogueStore(sessions)))
+            TicketNotifications(store, SqlOutbox(sessions), SqlDialogueStore(sessions)).attach()
         grid_ids = list(GRIDS)
         actors: dict[int, Actor] = {}
         with sessions.begin() as s:

@@ -211,7 +211,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     sla = SlaPolicy(dict(ts.dispatch_hours), dict(ts.feedback_hours), ts.remind_before_minutes,
                     dict(ts.dispatch_working_days), dict(ts.feedback_working_days))
     store = TicketStore(sessions, org, sla, clock=clock or utcnow)
-    store.listeners.append(TicketNotifications(store, outbox, dialogues))
+    TicketNotifications(store, outbox, dialogues).attach()
     desk = ResidentDesk(store)
     directory = StaffDirectory(store)
     categorizer = CategoryClassifier(load_categories(settings.resolve(ts.categories_file)), knowledge.embedder)

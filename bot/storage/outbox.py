@@ -57,8 +57,13 @@ class SqlOutbox:
 
     def notify(self, channel: str, user_id: str, reply: Reply) -> None:
         with self._sessions.begin() as session:
-            session.add(OutboxRow(channel=channel, user_id=user_id, payload=reply.to_dict(),
-                                  created_at=datetime.now(timezone.utc)))
+            self.notify_in(session, channel, user_id, reply)
+
+    @staticmethod
+    def notify_in(session: Session, channel: str, user_id: str, reply: Reply) -> None:
+        """Queue a message in the caller's transaction: it exists exactly if that transaction commits."""
+        session.add(OutboxRow(channel=channel, user_id=user_id, payload=reply.to_dict(),
+                              created_at=datetime.now(timezone.utc)))
 
     def pending(self, channel: str, user_id: str | None = None, limit: int = 100) -> list[OutgoingMessage]:
         with self._sessions() as session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.core.messages import Button, Reply
 from bot.core.ports import Notifier
@@ -50,14 +51,39 @@ def _coarse(place: str) -> str:
     return re.sub(r"\d{3,4}室", "***室", place)
 
 
+# Deadline messages: written in the transaction that claims the deadline when the outbox is in the same database
+IN_TRANSACTION = ("remind", "escalate")
+
+
 class TicketNotifications:
     def __init__(self, store: TicketStore, notifier: Notifier, dialogues=None):
         self.store = store
         self.notifier = notifier
         self.dialogues = dialogues
+        self._atomic = False
+
+    def attach(self, store: TicketStore | None = None) -> "TicketNotifications":
+        """Listen to the store; with an outbox in the store's database (notify_in), deadline messages are
+        written in the same transaction as the deadline's claim, so a supervisor is told exactly when the
+        escalation is recorded, even if the process dies right after."""
+        store = store or self.store
+        store.listeners.append(self)
+        if hasattr(self.notifier, "notify_in"):
+            store.in_transaction.append(self.within)
+            self._atomic = True
+        return self
+
+    def within(self, session: Session, ticket: Ticket, action: str, actor: Actor) -> None:
+        if action in IN_TRANSACTION:
+            self._deadline(ticket, action, session)
 
     def __call__(self, ticket_id: str, action: str, actor: Actor) -> None:
+        if action in IN_TRANSACTION and self._atomic:
+            return  # written with the event (within)
         ticket = self.store.get(ticket_id)
+        if action in IN_TRANSACTION:
+            self._deadline(ticket, action)
+            return
         if action in ("assign", "take") and ticket.assignee_id:
             self._to_staff(ticket.assignee_id, Reply("新工单：\n" + ticket_card(ticket, True), worker_buttons(ticket),
                                                       intent="ticket", ticket_id=ticket.id))
@@ -81,20 +107,22 @@ class TicketNotifications:
                                                       ticket_id=ticket.id))
         elif action == "hand_back" and actor.kind != "system":  # by the system: routed again at once
             self._to_supervisors(ticket, f"工单 {ticket.id} 被网格员退回，请重新派单。\n" + ticket_card(ticket, True))
-        elif action == "escalate":
-            self._to_supervisors(ticket, f"⚠️ 工单 {ticket.id} 已超时未处理，请督办。\n" + ticket_card(ticket, True))
         elif action == "dismiss":
             reason = self._last_note(ticket.id, "dismiss")
             self._to_resident(ticket, f"您的工单 {ticket.id} 已由社区关闭：{reason}。如果问题还在，请再告诉我。")
             if ticket.assignee_id:
                 self._to_staff(ticket.assignee_id, Reply(f"工单 {ticket.id} 已由社区关闭：{reason}。不用再处理。",
                                                           intent="ticket", ticket_id=ticket.id))
-        elif action == "remind" and not ticket.assignee_id:
+
+    def _deadline(self, ticket: Ticket, action: str, session: Session | None = None) -> None:
+        if action == "escalate":
+            self._to_supervisors(ticket, f"⚠️ 工单 {ticket.id} 已超时未处理，请督办。\n" + ticket_card(ticket, True), session)
+        elif not ticket.assignee_id:
             self._to_supervisors(ticket, f"提醒：待派单工单 {ticket.id} 将于 {local(ticket.dispatch_due)} 超过联系时限，"
-                                         "请尽快在工作台派单。\n" + ticket_card(ticket, True))
-        elif action == "remind" and ticket.assignee_id:
+                                         "请尽快在工作台派单。\n" + ticket_card(ticket, True), session)
+        else:
             self._to_staff(ticket.assignee_id, Reply(f"提醒：工单 {ticket.id} 即将超时（{local(ticket.dispatch_due)}），请尽快接单联系居民。",
-                                                      worker_buttons(ticket), intent="ticket", ticket_id=ticket.id))
+                                                      worker_buttons(ticket), intent="ticket", ticket_id=ticket.id), session)
 
     def _last_note(self, ticket_id: str, action: str) -> str:
         notes = [e.note for e in self.store.events(ticket_id) if e.action == action]
@@ -105,21 +133,36 @@ class TicketNotifications:
             return  # filed for someone who came or called: the worker tells them, no chat can
         self.notifier.notify(ticket.channel, ticket.user_id, Reply(text, buttons or [], intent="ticket", ticket_id=ticket.id))
 
-    def _to_staff(self, staff_id: int, reply: Reply) -> None:
+    def _to_staff(self, staff_id: int, reply: Reply, session: Session | None = None) -> None:
+        if session is not None:
+            staff = session.get(Staff, staff_id)
+            if staff is not None:
+                self.notifier.notify_in(session, staff.channel, staff.user_id, reply)
+            return
         with self.store.sessions() as s:  # read, and give the connection back before writing the outbox
             staff = s.get(Staff, staff_id)
             target = (staff.channel, staff.user_id) if staff is not None else None
         if target is not None:
             self.notifier.notify(*target, reply)
 
-    def _to_supervisors(self, ticket: Ticket, text: str) -> None:
-        with self.store.sessions() as s:
-            people = list(s.scalars(select(Staff).where(Staff.role == "supervisor", Staff.active.is_(True),
-                                                        Staff.community == ticket.community_id)))
-            if not people:
-                people = list(s.scalars(select(Staff).where(Staff.role == "admin", Staff.active.is_(True))))
-            targets = [(p.channel, p.user_id) for p in people]
-        for channel, user_id in targets:
-            self.notifier.notify(channel, user_id, Reply(text, intent="ticket", ticket_id=ticket.id))
+    def _to_supervisors(self, ticket: Ticket, text: str, session: Session | None = None) -> None:
+        if session is not None:
+            targets = _supervisors(session, ticket)
+            for channel, user_id in targets:
+                self.notifier.notify_in(session, channel, user_id, Reply(text, intent="ticket", ticket_id=ticket.id))
+        else:
+            with self.store.sessions() as s:
+                targets = _supervisors(s, ticket)
+            for channel, user_id in targets:
+                self.notifier.notify(channel, user_id, Reply(text, intent="ticket", ticket_id=ticket.id))
         if not targets:
             log.warning("no supervisor or admin to tell about ticket %s", ticket.id)
+
+
+def _supervisors(session: Session, ticket: Ticket) -> list[tuple[str, str]]:
+    """The community's active supervisors; the admins when it has none."""
+    people = list(session.scalars(select(Staff).where(Staff.role == "supervisor", Staff.active.is_(True),
+                                                      Staff.community == ticket.community_id)))
+    if not people:
+        people = list(session.scalars(select(Staff).where(Staff.role == "admin", Staff.active.is_(True))))
+    return [(p.channel, p.user_id) for p in people]

@@ -56,17 +56,16 @@ class DeadlineWatch:
                 Ticket.status == "accepted", Ticket.feedback_escalated_at.is_(None), Ticket.feedback_due <= now)))
             unrated = list(s.scalars(select(Ticket.id).where(
                 Ticket.status == "resolved", Ticket.resolved_at <= now - self.auto_close_after)))
+        # each claim commits with its event and notifications: once only across processes, all or nothing
         for ticket_id in waiting:
-            if self._claim(ticket_id, "reminded_at", now):
-                self.store.add_event(ticket_id, SYSTEM, "remind", "派单时限将到")
+            if self.store.add_event(ticket_id, SYSTEM, "remind", "派单时限将到", claim="reminded_at"):
                 report.reminded += 1
         for ticket_id in overdue:
-            if self._claim(ticket_id, "escalated_at", now):  # once only, even across processes
-                self.store.add_event(ticket_id, SYSTEM, "escalate", "派单超时，已上报社区负责人")
+            if self.store.add_event(ticket_id, SYSTEM, "escalate", "派单超时，已上报社区负责人", claim="escalated_at"):
                 report.escalated += 1
         for ticket_id in late_feedback:
-            if self._claim(ticket_id, "feedback_escalated_at", now):
-                self.store.add_event(ticket_id, SYSTEM, "escalate", "反馈超时，已上报社区负责人")
+            if self.store.add_event(ticket_id, SYSTEM, "escalate", "反馈超时，已上报社区负责人",
+                                    claim="feedback_escalated_at"):
                 report.escalated += 1
         for ticket_id in unrated:
             try:
@@ -86,12 +85,6 @@ class DeadlineWatch:
         if report.reminded or report.escalated or report.closed or report.erased:
             log.info("deadline tick: %s", report)
         return report
-
-    def _claim(self, ticket_id: str, column: str, now) -> bool:
-        with self.store.sessions.begin() as s:
-            result = s.execute(update(Ticket).where(Ticket.id == ticket_id, getattr(Ticket, column).is_(None))
-                               .values({column: now}))
-            return result.rowcount == 1
 
     def erase_personal_data(self, closed_before) -> int:
         """Blank phone, exact place, photos and location of tickets closed long ago; statistics stay."""

@@ -62,6 +62,8 @@ class TicketStore:
         self.sla = sla or SlaPolicy.default()
         self.clock = clock
         self.listeners: list[Callable[[str, str, Actor], None]] = []  # (ticket id, action, actor)
+        # (session, ticket, action, actor), called inside add_event's transaction: what must commit with the event
+        self.in_transaction: list[Callable[[Session, Ticket, str, Actor], None]] = []
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -237,13 +239,34 @@ class TicketStore:
         self._emit(ticket_id, action, actor)
         return self.get(ticket_id)
 
-    def add_event(self, ticket_id: str, actor: Actor, action: str, note: str = "", **fields) -> None:
-        """Record something that does not change the state (reminder, escalation, comment)."""
+    def add_event(self, ticket_id: str, actor: Actor, action: str, note: str = "", claim: str | None = None,
+                  **fields) -> bool:
+        """Record something that does not change the state (reminder, escalation, comment); True if recorded.
+
+        With `claim` (a timestamp column such as escalated_at) the event is recorded only if that column
+        is still empty, and the column is set to now in the same transaction as the event and as what the
+        `in_transaction` hooks write (the escalation's notifications in the outbox). So a reminder or an
+        escalation happens once across every replica, and a process killed in the middle leaves either
+        all of it or none of it (the next tick, on any replica, then does it): never a claim whose
+        supervisor was not told.
+        """
+        now = self.clock()
         with self.sessions.begin() as s:
+            if claim is not None:
+                taken = s.execute(update(Ticket).where(Ticket.id == ticket_id, getattr(Ticket, claim).is_(None))
+                                  .values({claim: now}))
+                if taken.rowcount != 1:
+                    return False
             if fields:
                 s.execute(update(Ticket).where(Ticket.id == ticket_id).values(**fields))
-            s.add(TicketEvent(ticket_id=ticket_id, at=self.clock(), actor=actor.label, action=action, note=note))
+            s.add(TicketEvent(ticket_id=ticket_id, at=now, actor=actor.label, action=action, note=note))
+            if self.in_transaction:
+                s.flush()
+                ticket = s.get(Ticket, ticket_id)
+                for hook in self.in_transaction:  # a hook that fails rolls the whole event back
+                    hook(s, ticket, action, actor)
         self._emit(ticket_id, action, actor)
+        return True
 
     # -- queries -----------------------------------------------------------------
     def get(self, ticket_id: str) -> Ticket:

@@ -84,7 +84,7 @@ class Db:
         """A TicketStore with notifications, as build_service wires it (a new one = a restarted process)."""
         sessions = self.sessions if engine is None else sessionmaker(engine, expire_on_commit=False)
         store = TicketStore(sessions, self.org, SlaPolicy.default(), clock=self.clock)
-        store.listeners.append(TicketNotifications(store, SqlOutbox(sessions), SqlDialogueStore(sessions)))
+        TicketNotifications(store, SqlOutbox(sessions), SqlDialogueStore(sessions)).attach()
         return store
 
     def watch(self, store: TicketStore | None = None, retention_days: float | None = None) -> DeadlineWatch:

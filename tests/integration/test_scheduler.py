@@ -113,7 +113,34 @@ def test_two_processes_ticking_at_once_escalate_a_ticket_only_once(staffed, rest
         t.join(timeout=30)
 
     assert sum(r.escalated for r in reports) == 1
-    assert staffed.count_events(ticket.id, "escalate") == 1
+    assert staffed.count_events(ticket.id, "escalate") == 1 and len(escalations(staffed)) == 1
+
+
+def test_an_escalation_whose_notification_cannot_be_written_is_not_recorded_and_happens_on_the_next_tick(
+        staffed, monkeypatch):
+    """The claim, the event and the supervisor's message commit together: a failure (or a kill) between
+    them leaves none of them, so the next tick, on any replica, escalates and tells the supervisor."""
+    from sqlalchemy.exc import OperationalError
+
+    from bot.storage.outbox import SqlOutbox
+
+    ticket = staffed.file(HEATING)
+    staffed.clock.advance(hours=2, minutes=1)
+    real = SqlOutbox.notify_in
+
+    def broken(session, channel, user_id, reply):
+        raise OperationalError("INSERT INTO outbox", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(SqlOutbox, "notify_in", staticmethod(broken))
+    with pytest.raises(OperationalError):
+        staffed.watch().tick()
+
+    assert staffed.new_store().get(ticket.id).escalated_at is None
+    assert staffed.count_events(ticket.id, "escalate") == 0 and escalations(staffed) == []
+
+    monkeypatch.setattr(SqlOutbox, "notify_in", staticmethod(real))
+    assert staffed.watch().tick().escalated == 1
+    assert staffed.count_events(ticket.id, "escalate") == 1 and len(escalations(staffed)) == 1
 
 
 def test_an_accepted_ticket_is_not_escalated_for_dispatch(staffed):
@@ -205,7 +232,7 @@ def test_the_deadline_watch_does_not_escalate_over_the_spring_festival(database)
     base = SlaPolicy.default()
     policy = SlaPolicy(base.dispatch_hours, base.feedback_hours, dispatch_working_days={"general": 1})
     store = TicketStore(database.sessions, database.org, policy, clock=database.clock)
-    store.listeners.append(TicketNotifications(store, SqlOutbox(database.sessions)))
+    TicketNotifications(store, SqlOutbox(database.sessions)).attach()
     database.add_staff("supervisor", user_id="boss", community="jingcun")
     database.clock.now = datetime(2026, 2, 14, 8, 0, tzinfo=timezone.utc)  # 16:00 on the 调休 Saturday
     ticket, _ = store.file(database.draft("景村里5号楼楼道堆满纸箱子，过不去人"))  # nobody on duty: it waits
