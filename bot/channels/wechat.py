@@ -75,7 +75,7 @@ class WeChatChannel:
     def __init__(self, conversation: ConversationLike, settings: WeChatSettings, token: str, aes_key: str | None,
                  app_secret: str, *, outbox: OutboxLike | None = None, clock: Callable[[], float] = time.time,
                  http: httpx.AsyncClient | None = None, outbox_interval: float = 2.0, outbox_batch: int = 20,
-                 claims=None, buttons=None):
+                 claims=None, buttons=None, token_store=None):
         wecom = settings.kind == "wecom"
         for wrong, problem in [
             (settings.kind not in ("official", "wecom"), "wechat.kind must be official or wecom to run WeChat"),
@@ -97,7 +97,8 @@ class WeChatChannel:
             api_base = WECOM_API  # the default of wechat.api_base is the official accounts' host
         self._own_http = http is None
         self.http = http if http is not None else httpx.AsyncClient(timeout=10.0)
-        self.api = WeChatApi(self.kind, api_base, settings.app_id, app_secret, self.http, settings.agent_id, clock)
+        self.api = WeChatApi(self.kind, api_base, settings.app_id, app_secret, self.http, settings.agent_id, clock,
+                             shared=token_store)
         # shared with the other replicas when given (storage/wechat_shared.py); this process's memory otherwise
         self.buttons = buttons if buttons is not None else ButtonMemory()
         self.claims = claims

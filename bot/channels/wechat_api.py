@@ -21,7 +21,7 @@ import json
 import logging
 import re
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import httpx
 
@@ -31,6 +31,7 @@ from bot.core.privacy import mask
 log = logging.getLogger(__name__)
 
 REFRESH_MARGIN = 300.0  # seconds before expiry at which a token is replaced
+TOKEN_LEASE = 15.0  # seconds one replica may take to fetch the shared token before another may try
 TOKEN_INVALID = {40001, 40014, 42001}  # invalid credential, invalid access_token, access_token expired
 # Codes that will not change by sending the same message again soon: the user is gone, unreachable or
 # outside the 48-hour window in which an official account may write first (45015), or sent too many (45047).
@@ -77,11 +78,23 @@ def install_secret_filter(*secrets: str) -> None:
             logger.addFilter(secret_filter)
 
 
+class SharedToken(Protocol):
+    """Where replicas keep one access token, and who may fetch the next (storage/wechat_shared.SqlTokenStore)."""
+
+    def read(self, app_id: str) -> tuple[str, float]: ...
+
+    def lease(self, app_id: str, now: float, seconds: float) -> bool: ...
+
+    def put(self, app_id: str, token: str, refresh_at: float) -> None: ...
+
+    def give_back(self, app_id: str) -> None: ...
+
+
 class WeChatApi:
     """Send text messages through an official account's or a WeCom app's message API."""
 
     def __init__(self, kind: str, api_base: str, app_id: str, app_secret: str, http: httpx.AsyncClient,
-                 agent_id: str = "", clock: Callable[[], float] = time.time):
+                 agent_id: str = "", clock: Callable[[], float] = time.time, shared: SharedToken | None = None):
         self.kind = kind
         self.api_base = api_base.rstrip("/")
         self.app_id = app_id
@@ -92,6 +105,7 @@ class WeChatApi:
         self._token = ""
         self._refresh_at = 0.0
         self._lock = asyncio.Lock()
+        self.shared = shared  # several replicas: one token for all (storage/wechat_shared.SqlTokenStore)
         install_secret_filter(app_secret)
 
     async def access_token(self, stale: str | None = None) -> str:
@@ -99,20 +113,44 @@ class WeChatApi:
         async with self._lock:  # concurrent senders share one refresh
             if self._token and self._token != stale and self.clock() < self._refresh_at:
                 return self._token
-            if self.kind == "wecom":
-                path, params = "/cgi-bin/gettoken", {"corpid": self.app_id, "corpsecret": self._secret}
-            else:
-                path, params = "/cgi-bin/token", {"grant_type": "client_credential", "appid": self.app_id,
-                                                  "secret": self._secret}
-            data = await self._request("GET", path, params=params)
-            token, lifetime = data.get("access_token"), data.get("expires_in", 7200)
-            if not isinstance(token, str) or not token or not isinstance(lifetime, (int, float)):
-                raise WeChatUnavailable("the token endpoint answered without access_token")
-            secret_filter.secrets.add(token)
-            margin = min(REFRESH_MARGIN, lifetime / 2)
-            self._token, self._refresh_at = token, self.clock() + lifetime - margin
-            log.info("wechat access token refreshed; valid for %ss", int(lifetime))
-            return token
+            if self.shared is None:
+                return await self._fetch()
+            return await self._shared_token(stale)
+
+    async def _shared_token(self, stale: str | None) -> str:
+        """The replicas' common token: take it if still good, else fetch the next one under the lease."""
+        while True:  # ends: a lease not given back runs out after TOKEN_LEASE
+            token, refresh_at = await asyncio.to_thread(self.shared.read, self.app_id)
+            if token and token != stale and self.clock() < refresh_at:  # another replica fetched it
+                secret_filter.secrets.add(token)
+                self._token, self._refresh_at = token, refresh_at
+                return token
+            if await asyncio.to_thread(self.shared.lease, self.app_id, time.time(), TOKEN_LEASE):
+                break
+            await asyncio.sleep(0.2)
+        try:
+            token = await self._fetch()
+        except BaseException:
+            await asyncio.to_thread(self.shared.give_back, self.app_id)
+            raise
+        await asyncio.to_thread(self.shared.put, self.app_id, token, self._refresh_at)
+        return token
+
+    async def _fetch(self) -> str:
+        if self.kind == "wecom":
+            path, params = "/cgi-bin/gettoken", {"corpid": self.app_id, "corpsecret": self._secret}
+        else:
+            path, params = "/cgi-bin/token", {"grant_type": "client_credential", "appid": self.app_id,
+                                              "secret": self._secret}
+        data = await self._request("GET", path, params=params)
+        token, lifetime = data.get("access_token"), data.get("expires_in", 7200)
+        if not isinstance(token, str) or not token or not isinstance(lifetime, (int, float)):
+            raise WeChatUnavailable("the token endpoint answered without access_token")
+        secret_filter.secrets.add(token)
+        margin = min(REFRESH_MARGIN, lifetime / 2)
+        self._token, self._refresh_at = token, self.clock() + lifetime - margin
+        log.info("wechat access token refreshed; valid for %ss", int(lifetime))
+        return token
 
     async def send_text(self, user_id: str, text: str) -> None:
         """Send one text message to a user (openid, or WeCom userid)."""

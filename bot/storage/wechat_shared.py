@@ -1,5 +1,5 @@
-"""WeChat state every replica behind one callback URL must share: which message is being answered, and the
-numbered buttons a resident was last shown.
+"""WeChat state every replica behind one callback URL must share: which message is being answered, the
+numbered buttons a resident was last shown, and the message API's access token.
 
 WeChat resends a message it got no answer to within five seconds, maybe to another
 replica; a message is answered by the replica that claims its key first (an insert
@@ -14,7 +14,7 @@ import unicodedata
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
-from sqlalchemy import JSON, DateTime, String, delete
+from sqlalchemy import JSON, DateTime, Float, String, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -90,3 +90,53 @@ class SqlButtonMemory:
                 return None
             buttons = {k: Button(label, payload) for k, (label, payload) in row.buttons.items()}
         return button_chosen(buttons, unicodedata.normalize("NFKC", text).strip())
+
+
+class WeChatToken(Base):
+    __tablename__ = "wechat_token"
+
+    app_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str] = mapped_column(String(1024), default="")
+    refresh_at: Mapped[float] = mapped_column(Float, default=0.0)  # epoch seconds: replace it from then on
+    lease_until: Mapped[float] = mapped_column(Float, default=0.0)  # a replica is fetching a new one until then
+
+
+class SqlTokenStore:
+    """The message API's access token, one for every replica, and a lease on fetching the next one.
+
+    Each token WeChat hands out retires the previous one within minutes, so replicas that refresh
+    on their own retire each other's. Here one replica at a time holds the lease (a conditional
+    UPDATE: the database decides) and fetches; the others wait for the row to show the new token.
+    A lease its holder never gives back (killed mid-fetch) ends by itself.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]):
+        self.sessions = sessions
+
+    def read(self, app_id: str) -> tuple[str, float]:
+        with self.sessions() as s:
+            row = s.get(WeChatToken, app_id)
+            return (row.token, row.refresh_at) if row is not None else ("", 0.0)
+
+    def lease(self, app_id: str, now: float, seconds: float) -> bool:
+        """True for the one caller that may fetch a token now."""
+        try:
+            with self.sessions.begin() as s:
+                if s.get(WeChatToken, app_id) is None:
+                    s.add(WeChatToken(app_id=app_id, token="", refresh_at=0.0, lease_until=now + seconds))
+                    return True
+        except IntegrityError:
+            pass  # another replica created the row at the same moment: compete for the lease below
+        with self.sessions.begin() as s:
+            taken = s.execute(update(WeChatToken).where(WeChatToken.app_id == app_id, WeChatToken.lease_until < now)
+                              .values(lease_until=now + seconds))
+            return taken.rowcount == 1
+
+    def put(self, app_id: str, token: str, refresh_at: float) -> None:
+        with self.sessions.begin() as s:
+            s.execute(update(WeChatToken).where(WeChatToken.app_id == app_id)
+                      .values(token=token, refresh_at=refresh_at, lease_until=0.0))
+
+    def give_back(self, app_id: str) -> None:
+        with self.sessions.begin() as s:
+            s.execute(update(WeChatToken).where(WeChatToken.app_id == app_id).values(lease_until=0.0))

@@ -763,3 +763,26 @@ async def test_two_replicas_answer_a_retried_message_once_and_read_a_choice_the_
     assert side.read(first)["Content"] and retry.text == "success"
     assert "【1】只是咨询，不用派单" in side.read(asked)["Content"]
     assert (core.seen[-1].button or "").startswith("ask_instead:")  # the button the other replica showed, not "1"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_replicas_share_one_access_token_and_one_refresh(standin, tmp_path, kind):
+    """Each token WeChat hands out retires the one before: replicas fetching their own would retire each other's."""
+    from tests.integration.db import open_database
+    from bot.storage.wechat_shared import SqlTokenStore
+
+    with open_database(kind, tmp_path) as db:
+        async with httpx.AsyncClient(timeout=5) as http:
+            replicas = [WeChatApi("official", standin.base_url, APP_ID, SECRET, http, shared=SqlTokenStore(db.sessions))
+                        for _ in range(3)]
+            await asyncio.gather(*(r.send_text(OPENID, f"您好{i}") for i, r in enumerate(replicas)))
+            first_tokens = len(standin.token_calls())
+            standin.revoke_tokens()  # WeChat no longer takes TOKEN-1 (say it was reset in the admin panel)
+            await asyncio.gather(*(r.send_text(OPENID, f"工单已受理{i}") for i, r in enumerate(replicas)))
+            await replicas[0].send_text(OPENID, "请评价")
+
+    assert first_tokens == 1  # three replicas at once: one fetch, under the lease
+    assert len(standin.token_calls()) == 2  # the refused token replaced once for all three
+    assert sorted(standin.delivered()) == sorted([f"您好{i}" for i in range(3)] + [f"工单已受理{i}" for i in range(3)]
+                                                 + ["请评价"])
+    assert {c.query["access_token"] for c in standin.send_calls() if c.answer["errcode"] == 0} == {"TOKEN-1", "TOKEN-2"}
