@@ -186,6 +186,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     from bot.storage.curated import SqlCuratedAnswers
     from bot.storage.intent_feedback import SqlIntentFeedback
     from bot.storage.migrate import upgrade
+    from bot.storage.jobs import SqlJobs
     from bot.storage.outbox import SqlOutbox
     from bot.tickets.categories import CategoryClassifier, load_categories
     from bot.tickets.desk import ResidentDesk
@@ -231,7 +232,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     from bot.console.kb_admin import KbAdmin
 
     console_auth = ConsoleAuth(sessions, settings.console, clock=store.clock)
-    kb_admin = KbAdmin(knowledge, settings.console.max_upload_mb)
+    kb_admin = KbAdmin(knowledge, settings.console.max_upload_mb, board=SqlJobs(sessions))
     kb_chat = KnowledgeChatAdmin(kb_admin, directory)
     from bot.core.walk_in import read_note
 

@@ -54,7 +54,7 @@ chroma_url = "http://127.0.0.1:$CHROMA_PORT"
 collection = "cluster"
 [database]
 url = "$DB"
-journal_dir = "$DIR/journal-$i"
+journal_dir = "$DIR/journal"  # one folder for all: any replica replays what another kept
 [web]
 port = $port
 [tickets]

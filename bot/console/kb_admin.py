@@ -3,7 +3,9 @@
 Residents keep getting answers during a re-ingest: the Ingester writes a new
 index generation beside the current one and switches to it atomically. Only one
 ingest runs at a time: this class lets one job run per process, and the
-Ingester's file lock refuses a second one from any other process (ingest.py).
+Ingester's file lock refuses a second one from any other process (ingest.py); with
+several replicas the shared index's lock does that across the cluster, and the job's
+progress is kept on a board in the database so every replica's console shows it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from bot.core.district_time import DISTRICT_ZONE, district_today
 from bot.errors import BotError
@@ -132,13 +135,27 @@ class Job:
         self.stage, self.done, self.total = stage, done, total
 
 
+class JobBoard(Protocol):
+    """Where jobs' progress is kept for every replica to show (storage/jobs.SqlJobs); dicts of Job's fields."""
+
+    def save(self, job: dict) -> None: ...
+
+    def get(self, job_id: str) -> dict | None: ...
+
+    def running(self) -> dict | None: ...
+
+
+BEAT_SECONDS = 5.0  # how often a running job tells the board it is alive (and how fresh its progress is there)
+
+
 class KbAdmin:
-    def __init__(self, knowledge, max_upload_mb: float = 20):
+    def __init__(self, knowledge, max_upload_mb: float = 20, board: JobBoard | None = None):
         self.knowledge = knowledge
         self.max_mb = max_upload_mb
         self.max_bytes = int(max_upload_mb * 1024 * 1024)
         self._running = threading.Lock()
         self._jobs: dict[str, Job] = {}
+        self._board = board  # None: progress lives in this process only (one process serves)
         self._digests: dict[tuple[str, int, int], str] = {}
 
     @property
@@ -290,14 +307,18 @@ class KbAdmin:
 
     # -- ingesting -----------------------------------------------------------------------------
     def start_reingest(self) -> Job:
-        """Re-ingest the knowledge folder in a background thread; raise KbBusy when one is running."""
+        """Re-ingest the knowledge folder in a background thread; raise KbBusy when one is running (here, or on
+        another replica: the board says so)."""
         if not self._running.acquire(blocking=False):
             raise KbBusy(BUSY)
-        job = Job(id=secrets.token_hex(8))
-        recent = sorted(self._jobs.values(), key=lambda j: j.started)[-(KEEP_JOBS - 1):]
-        self._jobs = {j.id: j for j in recent} | {job.id: job}
-        thread = threading.Thread(target=self._run_job, args=(job,), name=f"reingest-{job.id}", daemon=True)
         try:
+            if self._board is not None and self._board.running() is not None:
+                raise KbBusy(BUSY)
+            job = Job(id=secrets.token_hex(8))
+            recent = sorted(self._jobs.values(), key=lambda j: j.started)[-(KEEP_JOBS - 1):]
+            self._jobs = {j.id: j for j in recent} | {job.id: job}
+            self._publish(job)
+            thread = threading.Thread(target=self._run_job, args=(job,), name=f"reingest-{job.id}", daemon=True)
             thread.start()
         except BaseException:
             self._running.release()
@@ -314,12 +335,48 @@ class KbAdmin:
             self._running.release()
 
     def job(self, job_id: str) -> Job | None:
+        if self._board is not None:
+            found = self._board.get(job_id)
+            return Job(**found) if found is not None else None
         return self._jobs.get(job_id)
 
     def running(self) -> Job | None:
+        if self._board is not None:
+            found = self._board.running()
+            return Job(**found) if found is not None else None
         return next((j for j in list(self._jobs.values()) if j.state == "running"), None)
 
+    def _publish(self, job: Job) -> None:
+        if self._board is not None:
+            self._board.save({k: getattr(job, k) for k in ("id", "state", "stage", "done", "total", "started",
+                                                           "finished", "summary", "failed", "error")})
+
     def _run_job(self, job: Job) -> None:
+        stop = threading.Event()
+        beating = threading.Thread(target=self._beat, args=(job, stop), name=f"reingest-beat-{job.id}", daemon=True)
+        if self._board is not None:
+            beating.start()
+        try:
+            self._work(job)
+        finally:
+            stop.set()
+            if beating.is_alive():
+                beating.join()
+            try:
+                self._publish(job)  # the outcome, for every replica's progress page
+            except Exception:
+                log.exception("could not record the outcome of re-ingest %s", job.id)
+            self._running.release()
+
+    def _beat(self, job: Job, stop: threading.Event) -> None:
+        """Publish the job's progress every few seconds: its liveness and what the page shows."""
+        while not stop.wait(BEAT_SECONDS):
+            try:
+                self._publish(job)
+            except Exception:  # the database away for a moment: the next beat tries again
+                log.warning("could not record the progress of re-ingest %s", job.id)
+
+    def _work(self, job: Job) -> None:
         try:
             report = self._ingest(job.progress)
             job.summary, job.failed = report.summary_zh(), list(report.failed)
@@ -331,7 +388,6 @@ class KbAdmin:
             job.error, job.stage, job.state = f"导入出错：{exc}", "failed", "failed"
         finally:
             job.finished = time.time()
-            self._running.release()
 
     def _ingest(self, on_progress) -> IngestReport:
         from bot.errors import IndexError_

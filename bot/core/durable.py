@@ -57,6 +57,7 @@ class DurableConversation:
 
     def replay(self) -> int:
         """Handle every kept message whose resident has not written since; return how many were handled."""
+        self.journal.recover()  # what a process that died was handling (this host, or a shared folder's other)
         users = list(dict.fromkeys((i.channel, i.user_id) for _, i in self.journal.pending()))
         handled = [0]
         for channel, user_id in users:

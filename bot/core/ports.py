@@ -207,6 +207,10 @@ class MessageJournal(Protocol):
         """Give a claimed entry back (handling failed again); it keeps its place in the order."""
         ...
 
+    def recover(self) -> int:
+        """Give back entries claimed by processes that are gone; how many."""
+        ...
+
 
 class AnswerWriter(Protocol):
     """Writes the answer text from retrieved passages (e.g. a language model); None means: use the extractive one."""

@@ -43,7 +43,7 @@ class FileJournal:
         self._lock = threading.Lock()
         self._last = 0
         self._owner = f"{_host()}-{os.getpid()}"
-        self.recover()
+        self.recover(own_too=True)  # a claim with our pid at start belongs to an earlier process that had it
 
     def keep(self, incoming: Incoming) -> str:
         key = f"{self._stamp():020d}-{_sender(incoming.channel, incoming.user_id)}-{uuid.uuid4().hex[:8]}"
@@ -98,14 +98,20 @@ class FileJournal:
         except FileNotFoundError:
             pass
 
-    def recover(self) -> int:
-        """Give back the claims of processes that are gone (killed while handling); return how many."""
+    def recover(self, own_too: bool = False) -> int:
+        """Give back the claims of processes that are gone (killed while handling); return how many.
+
+        Called at start and before every replay round, so with replicas sharing the folder (cluster) any
+        of them hands on what one that died was handling, not only that one when it comes back.
+        """
         given, host, now = 0, _host(), time.time()
         for path in self.folder.glob(f"*{_CLAIM}*"):
             key, _, owner = path.name.partition(_CLAIM)
             claim_host, _, pid = owner.rpartition("-")
             try:
                 if claim_host == host and pid.isdigit():
+                    if int(pid) == os.getpid() and not own_too:
+                        continue  # being handled by another thread of this process
                     if int(pid) != os.getpid() and _alive(int(pid)):
                         continue
                 elif now - path.stat().st_mtime < STALE_CLAIM:

@@ -268,3 +268,40 @@ def test_entries_are_readable_by_their_owner_only(tmp_path):
     key = journal.keep(Incoming("web", "u1", text="我的电话13812345678"))
 
     assert (tmp_path / f"{key}.json").stat().st_mode & 0o077 == 0
+
+
+def test_a_replica_sharing_the_journal_replays_what_a_dead_replica_was_handling_without_a_restart(tmp_path):
+    """Replicas keep their outage messages in one shared folder; each replay round first gives back the claims
+    of replicas that are gone (this host: the pid is dead; another host: the claim is older than STALE_CLAIM),
+    so any replica answers them, not only the dead one when (if) it comes back."""
+    import time as clock
+
+    from bot.storage.journal import STALE_CLAIM
+
+    conversation, fakes = make_conversation()
+    notifier = MemoryNotifier()
+    survivor = DurableConversation(conversation, FileJournal(tmp_path), notifier, lambda exc: isinstance(exc, Outage))
+    writer = FileJournal(tmp_path)
+    here = writer.keep(Incoming("web", "r1", text="你好"))
+    there = writer.keep(Incoming("web", "r2", text="谢谢"))
+    busy = writer.keep(Incoming("web", "r3", text="你好"))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    os.rename(tmp_path / f"{here}.json", tmp_path / f"{here}.claimed-{_host()}-{dead.stdout.strip()}")
+    old_claim = tmp_path / f"{there}.claimed-replica-b.example-4242"
+    os.rename(tmp_path / f"{there}.json", old_claim)
+    aged = clock.time() - STALE_CLAIM - 5
+    os.utime(old_claim, (aged, aged))
+    os.rename(tmp_path / f"{busy}.json", tmp_path / f"{busy}.claimed-replica-c.example-4243")  # claimed just now
+
+    assert survivor.replay() == 2
+
+    assert sorted(user for _, user, _ in notifier.sent) == ["r1", "r2"]
+    assert survivor.journal.has("web", "r3")  # another host's fresh claim: maybe still being handled there
+
+
+def test_the_periodic_recovery_leaves_this_processs_own_claims_alone(tmp_path):
+    journal = FileJournal(tmp_path)
+    key = journal.keep(Incoming("web", "u1", text="一"))
+    assert journal.claim(key)  # another thread of this process is handling it
+
+    assert journal.recover() == 0 and journal.pending() == []

@@ -1,0 +1,47 @@
+"""the WeChat access token and background jobs' progress shared by replicas
+
+Revision ID: e1a2b3c4d5f6
+Revises: d6f9a3b4c5e7
+Create Date: 2026-12-07 02:20:00
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = 'e1a2b3c4d5f6'
+down_revision = 'd6f9a3b4c5e7'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('wechat_token',
+    sa.Column('app_id', sa.String(length=64), nullable=False),
+    sa.Column('token', sa.String(length=1024), nullable=False),
+    sa.Column('refresh_at', sa.Float(), nullable=False),
+    sa.Column('lease_until', sa.Float(), nullable=False),
+    sa.PrimaryKeyConstraint('app_id')
+    )
+    op.create_table('background_job',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('stage', sa.String(length=16), nullable=False),
+    sa.Column('done', sa.Integer(), nullable=False),
+    sa.Column('total', sa.Integer(), nullable=False),
+    sa.Column('started', sa.Float(), nullable=False),
+    sa.Column('finished', sa.Float(), nullable=True),
+    sa.Column('beat', sa.Float(), nullable=False),
+    sa.Column('summary', sa.Text(), nullable=False),
+    sa.Column('failed', sa.JSON(), nullable=False),
+    sa.Column('error', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('background_job', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_background_job_started'), ['started'], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('background_job', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_background_job_started'))
+    op.drop_table('background_job')
+    op.drop_table('wechat_token')
