@@ -37,6 +37,7 @@ from bot.channels.telegram_outbox import OutboxLike, retry_after_seconds, telegr
 from bot.channels.telegram_render import MAX_TEXT, CallbackData, render, utf16_len
 from bot.channels.telegram_translate import CHANNEL, incoming_from_update
 from bot.core import texts
+from bot.core.ports import CLAIM_BUSY, CLAIM_DONE, UpdateClaims
 from bot.core.messages import Incoming, Reply
 from bot.errors import ConfigError
 from bot.settings import TelegramSettings
@@ -58,7 +59,8 @@ class TelegramChannel:
     def __init__(self, conversation: ConversationLike, token: str, settings: TelegramSettings, *,
                  outbox: OutboxLike | None = None, clock: Callable[[], float] = time.monotonic,
                  webhook_secret: str = "", outbox_interval: float = 2.0, outbox_batch: int = 20,
-                 poll_timeout: float = 10.0, concurrent_updates: int = 64, limiter=None):
+                 poll_timeout: float = 10.0, concurrent_updates: int = 64, limiter=None, claims: UpdateClaims | None = None,
+                 max_in_flight: int = 64):
         if not token:
             raise ConfigError(f"the Telegram bot token is empty (set {settings.token_env})")
         if settings.mode == "webhook":
@@ -76,6 +78,11 @@ class TelegramChannel:
         self._token = token
         self._webhook_secret = webhook_secret
         self._concurrency = concurrent_updates
+        # webhook mode: which replica handles an update Telegram sends again (storage/update_claims.py), and how
+        # many updates this process handles at once before it answers 503 (Telegram keeps the update, resends it)
+        self.claims = claims
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
         self._locks = _KeyedLocks()
         self._delivery = telegram_delivery(outbox, CHANNEL, self.send_reply, outbox_batch, outbox_interval) \
             if outbox is not None else None
@@ -125,7 +132,12 @@ class TelegramChannel:
         await app.shutdown()
 
     async def process_webhook(self, body: bytes | str | dict, secret_header: str | None) -> int:
-        """Queue one webhook update; return the HTTP status for Telegram."""
+        """Handle one webhook update; return the HTTP status for Telegram.
+
+        The update is handled before 200 is answered: Telegram keeps an update until it gets 200 and sends it
+        again otherwise, so an update whose replica is killed while handling it, or that arrives when this
+        process is saturated (503), is not lost; a copy of one already handled is answered 200 and dropped.
+        """
         if self.settings.mode != "webhook":
             return 404
         if self.application is None:
@@ -140,8 +152,23 @@ class TelegramChannel:
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError, OSError) as exc:
             log.warning("webhook body is not a Telegram update: %s", type(exc).__name__)
             return 400
-        await self.application.update_queue.put(update)
-        return 200
+        if self._in_flight >= self._max_in_flight:
+            return 503
+        self._in_flight += 1
+        try:
+            key = f"telegram:{self.application.bot.id}:{update.update_id}"
+            if self.claims is not None:
+                outcome = await asyncio.to_thread(self.claims.claim, key)
+                if outcome == CLAIM_DONE:
+                    return 200  # a copy of an update already answered
+                if outcome == CLAIM_BUSY:
+                    return 503  # another replica is on it: asked again later, it is then done (or taken over)
+            await self.application.process_update(update)
+            if self.claims is not None:
+                await asyncio.to_thread(self.claims.finish, key)
+            return 200
+        finally:
+            self._in_flight -= 1
 
     async def _post_init(self, app: Application) -> None:
         try:

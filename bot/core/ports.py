@@ -222,3 +222,16 @@ class AnswerWriter(Protocol):
     def rewrite(self, follow_up: str, topic: str, previous_question: str) -> str | None:
         """Turn a follow-up ("那需要带什么材料?") into a standalone question, or None to keep the core's own."""
         ...
+
+
+CLAIM_MINE, CLAIM_DONE, CLAIM_BUSY = "mine", "done", "busy"
+
+
+class UpdateClaims(Protocol):
+    """Which replica handles an update a channel may be sent more than once (storage/update_claims.py)."""
+
+    def claim(self, key: str) -> str:
+        """CLAIM_MINE: handle it now; CLAIM_DONE: handled already; CLAIM_BUSY: being handled elsewhere."""
+        ...
+
+    def finish(self, key: str) -> None: ...

@@ -337,3 +337,63 @@ async def test_a_staff_only_document_is_cited_to_a_worker_and_never_to_a_residen
     assert "走访手册" not in resident.params["text"] and "每月至少走访" not in resident.params["text"]
     assert "网格员走访手册（内部）" in worker.params["text"] and "每月至少走访" in worker.params["text"]
     assert "请勿转发居民" in worker.params["text"]
+
+
+# -- several replicas behind one webhook URL ------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_replicas_in_webhook_mode_answer_an_update_telegram_sends_again_once(botapi, run_channel, tmp_path,
+                                                                                    kind):
+    """Telegram resends an update it got no 200 for, maybe to another replica: it is handled once; a copy
+    arriving while the first is being handled is told to come back (503); a claim whose replica died is taken
+    over after the lease, so the update is not lost either."""
+    from datetime import datetime, timedelta, timezone
+
+    from tests.integration.db import open_database
+    from bot.storage.update_claims import SqlUpdateClaims, UpdateClaim
+
+    secret = "s3cret-Token_1"
+    with open_database(kind, tmp_path) as db:
+        conversation, _ = make_conversation()
+        replicas = [await run_channel(conversation, mode="webhook", webhook_url="https://bot.example.org/telegram",
+                                      webhook_secret=secret, claims=SqlUpdateClaims(db.sessions)) for _ in range(2)]
+        once = botapi.text_update(RESIDENT, "/start")
+        first = await replicas[0].process_webhook(json.dumps(once), secret)
+        again = await replicas[1].process_webhook(json.dumps(once), secret)  # the copy, on the other replica
+
+        handling = botapi.text_update(RESIDENT, "/help")
+        dead = botapi.text_update(RESIDENT + 1, "/start")
+        now = datetime.now(timezone.utc)
+        with db.sessions.begin() as s:  # one replica is handling the first; the one that took the second died
+            s.add(UpdateClaim(key=f"telegram:{replicas[0].application.bot.id}:{handling['update_id']}",
+                              claimed_at=now, done=False))
+            s.add(UpdateClaim(key=f"telegram:{replicas[0].application.bot.id}:{dead['update_id']}",
+                              claimed_at=now - timedelta(minutes=5), done=False))
+        busy = await replicas[1].process_webhook(json.dumps(handling), secret)
+        taken_over = await replicas[1].process_webhook(json.dumps(dead), secret)
+
+    assert (first, again, busy, taken_over) == (200, 200, 503, 200)
+    assert botapi.texts_to(RESIDENT) == [texts.WELCOME]  # answered once, and /help not twice
+    assert botapi.texts_to(RESIDENT + 1) == [texts.WELCOME]
+
+
+async def test_a_saturated_replica_answers_503_so_telegram_keeps_the_update(botapi, run_channel):
+    import threading
+
+    gate = threading.Event()
+
+    class Slow:  # a conversation still working on the first update when the second arrives
+        def handle(self, incoming):
+            assert gate.wait(10)
+            return [Reply("好的")]
+
+    secret = "s3cret-Token_1"
+    channel = await run_channel(Slow(), mode="webhook", webhook_url="https://bot.example.org/telegram",
+                                webhook_secret=secret, max_in_flight=1)
+    held = asyncio.create_task(channel.process_webhook(json.dumps(botapi.text_update(RESIDENT, "你好")), secret))
+    await asyncio.sleep(0.3)
+    shed = await channel.process_webhook(json.dumps(botapi.text_update(RESIDENT + 1, "你好")), secret)
+    gate.set()
+
+    assert shed == 503 and await held == 200
+    assert botapi.texts_to(RESIDENT + 1) == [] and botapi.texts_to(RESIDENT) == ["好的"]

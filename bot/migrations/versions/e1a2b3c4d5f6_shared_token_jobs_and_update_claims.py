@@ -1,4 +1,4 @@
-"""the WeChat access token and background jobs' progress shared by replicas
+"""the WeChat access token, background jobs' progress and webhook update claims shared by replicas
 
 Revision ID: e1a2b3c4d5f6
 Revises: d6f9a3b4c5e7
@@ -38,9 +38,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('background_job', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_background_job_started'), ['started'], unique=False)
+    op.create_table('update_claim',
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('done', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('key')
+    )
+    with op.batch_alter_table('update_claim', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_update_claim_claimed_at'), ['claimed_at'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('update_claim', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_update_claim_claimed_at'))
+    op.drop_table('update_claim')
     with op.batch_alter_table('background_job', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_background_job_started'))
     op.drop_table('background_job')
