@@ -150,13 +150,15 @@ async def _serve(settings) -> int:
     token = os.environ.get(settings.telegram.token_env, "").strip()
     if token:
         from bot.channels.telegram import TelegramChannel
+        from bot.storage.callback_payloads import SqlCallbackPayloads
         from bot.storage.update_claims import SqlUpdateClaims
 
         telegram = TelegramChannel(service.conversation, token, settings.telegram, outbox=service.outbox,
                                    webhook_secret=os.environ.get(settings.telegram.webhook_secret_env, ""),
                                    limiter=build_limiter(settings.telegram.rate_limit_per_minute, "telegram",
                                                          _redis_url(settings)),
-                                   claims=SqlUpdateClaims(service.sessions), max_in_flight=settings.web.max_in_flight)
+                                   claims=SqlUpdateClaims(service.sessions), max_in_flight=settings.web.max_in_flight,
+                                   payloads=SqlCallbackPayloads(service.sessions))
         service.kb_chat.fetchers["telegram"] = telegram.fetch_file
     wechat = None
     if settings.wechat.kind != "none":

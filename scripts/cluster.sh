@@ -2,9 +2,12 @@
 # Try the service as several replicas on this machine: N processes on one PostgreSQL database, a Chroma
 # server and a round-robin proxy, all on 127.0.0.1 (bench/cluster.py measures it).
 #   bash scripts/cluster.sh start [N]   proxy on :8080, replicas on :8081…, Chroma on :8000 (default N = 3)
+#   bash scripts/cluster.sh restart I   start replica I again (after it was killed)
 #   bash scripts/cluster.sh stop
 # The database: $SHEGONG_DATABASE_URL, by default a database shegong_cluster on the local PostgreSQL
-# (created when absent). Data in data/cluster/. Telegram is off (no token in the environment here).
+# (created when absent). Data in data/cluster/. Telegram runs in webhook mode behind the proxy against a
+# Bot API stand-in on :8079 (tests/e2e/botapi_standin.py; GET /_sent lists what the replicas sent), so no
+# real bot is touched; WeChat callbacks are served, its message API is not reachable here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -13,6 +16,9 @@ PY=$ROOT/.venv/bin/python
 DB=${SHEGONG_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/shegong_cluster}
 PROXY_PORT=${SHEGONG_PROXY_PORT:-8080}
 CHROMA_PORT=${SHEGONG_CHROMA_PORT:-8000}
+BOTAPI_PORT=${SHEGONG_BOTAPI_PORT:-8079}
+export WECHAT_TOKEN=${WECHAT_TOKEN:-clustertoken} WECHAT_APP_SECRET=${WECHAT_APP_SECRET:-clustersecret}
+export TELEGRAM_BOT_TOKEN=123456789:cluster-standin-token TELEGRAM_WEBHOOK_SECRET=${TELEGRAM_WEBHOOK_SECRET:-cluster-secret}
 
 stop() {
     for pidfile in "$DIR"/*.pid; do
@@ -31,6 +37,11 @@ wait_up() {  # url, seconds
     return 1
 }
 
+run_replica() {  # number
+    "$PY" -m bot --config "$DIR/replica-$1.toml" >> "$DIR/replica-$1.log" 2>&1 &
+    echo $! > "$DIR/replica-$1.pid"
+}
+
 start() {
     local n=${1:-3}
     mkdir -p "$DIR"
@@ -42,6 +53,8 @@ start() {
     "$ROOT/.venv/bin/chroma" run --path "$DIR/chroma" --host 127.0.0.1 --port "$CHROMA_PORT" > "$DIR/chroma.log" 2>&1 &
     echo $! > "$DIR/chroma.pid"
     wait_up "http://127.0.0.1:$CHROMA_PORT/api/v2/heartbeat" 60
+    "$PY" -m tests.e2e.botapi_standin --port "$BOTAPI_PORT" --token "$TELEGRAM_BOT_TOKEN" > "$DIR/botapi.log" 2>&1 &
+    echo $! > "$DIR/botapi.pid"
     local backends=()
     for i in $(seq 1 "$n"); do
         local port=$((PROXY_PORT + i))
@@ -64,6 +77,10 @@ categories_file = "$ROOT/categories.toml"
 laws_dir = "$ROOT/laws"
 laws_index_dir = "$DIR/laws-$i"
 laws_collection = "cluster_laws"
+[telegram]
+mode = "webhook"
+webhook_url = "http://127.0.0.1:$PROXY_PORT/telegram"
+base_url = "http://127.0.0.1:$BOTAPI_PORT/bot{token}"
 [wechat]
 kind = "official"
 app_id = "wxcluster"
@@ -71,9 +88,8 @@ api_base = "http://127.0.0.1:9"
 [cluster]
 shared_index = true
 TOML
-        WECHAT_TOKEN=${WECHAT_TOKEN:-clustertoken} WECHAT_APP_SECRET=${WECHAT_APP_SECRET:-clustersecret} TELEGRAM_BOT_TOKEN= \
-            "$PY" -m bot --config "$DIR/replica-$i.toml" > "$DIR/replica-$i.log" 2>&1 &
-        echo $! > "$DIR/replica-$i.pid"
+        : > "$DIR/replica-$i.log"
+        run_replica "$i"
         # the first replica ingests the shared index; the others start once it is there
         [ "$i" = 1 ] && wait_up "http://127.0.0.1:$port/readyz" 600
         backends+=(--backend "http://127.0.0.1:$port")
@@ -87,6 +103,7 @@ TOML
 
 case "${1:-}" in
     start) start "${2:-3}" ;;
+    restart) run_replica "${2:?which replica}" ;;
     stop) stop ;;
-    *) echo "usage: bash scripts/cluster.sh start [N] | stop" >&2; exit 2 ;;
+    *) echo "usage: bash scripts/cluster.sh start [N] | restart I | stop" >&2; exit 2 ;;
 esac

@@ -60,7 +60,7 @@ class TelegramChannel:
                  outbox: OutboxLike | None = None, clock: Callable[[], float] = time.monotonic,
                  webhook_secret: str = "", outbox_interval: float = 2.0, outbox_batch: int = 20,
                  poll_timeout: float = 10.0, concurrent_updates: int = 64, limiter=None, claims: UpdateClaims | None = None,
-                 max_in_flight: int = 64):
+                 max_in_flight: int = 64, payloads=None):
         if not token:
             raise ConfigError(f"the Telegram bot token is empty (set {settings.token_env})")
         if settings.mode == "webhook":
@@ -72,7 +72,7 @@ class TelegramChannel:
         self.settings = settings
         self.outbox = outbox
         self.limiter = limiter or RateLimiter(settings.rate_limit_per_minute, clock=clock)
-        self.callbacks = CallbackData()
+        self.callbacks = CallbackData(store=payloads)  # long button payloads: shared when a store is given
         self.poll_timeout = poll_timeout
         self.application: Application | None = None
         self._token = token

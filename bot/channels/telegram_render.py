@@ -18,7 +18,7 @@ import hashlib
 import re
 import unicodedata
 from collections import OrderedDict
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -116,11 +116,24 @@ def keyboard_rows(buttons: Sequence[Button]) -> list[list[Button]]:
     return rows
 
 
-class CallbackData:
-    """Fit button payloads into Telegram's 64-byte callback_data and map them back."""
+class PayloadStore(Protocol):
+    """Long payloads by digest, shared by the replicas (storage/callback_payloads.SqlCallbackPayloads)."""
 
-    def __init__(self, capacity: int = 10_000):
+    def put(self, token: str, payload: str) -> None: ...
+
+    def get(self, token: str) -> str | None: ...
+
+
+class CallbackData:
+    """Fit button payloads into Telegram's 64-byte callback_data and map them back.
+
+    A long payload travels as a digest. With a store the digest is kept in the database too, so
+    the press is understood by any replica and after a restart; without one, by this process only.
+    """
+
+    def __init__(self, capacity: int = 10_000, store: PayloadStore | None = None):
         self.capacity = capacity
+        self.store = store
         self._long: OrderedDict[str, str] = OrderedDict()
 
     def encode(self, payload: str) -> str:
@@ -128,6 +141,8 @@ class CallbackData:
             return payload
         digest = base64.urlsafe_b64encode(hashlib.sha256(payload.encode("utf-8")).digest()[:16]).decode().rstrip("=")
         token = _DIGEST_PREFIX + digest
+        if token not in self._long and self.store is not None:
+            self.store.put(token, payload)
         self._long[token] = payload
         self._long.move_to_end(token)
         while len(self._long) > self.capacity:
@@ -135,7 +150,10 @@ class CallbackData:
         return token
 
     def decode(self, data: str) -> str:
-        return self._long.get(data, data)
+        found = self._long.get(data)
+        if found is None and self.store is not None and data.startswith(_DIGEST_PREFIX):
+            found = self.store.get(data)
+        return found if found is not None else data
 
 
 def inline_keyboard(buttons: Sequence[Button], callbacks: CallbackData) -> InlineKeyboardMarkup | None:

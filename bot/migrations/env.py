@@ -3,7 +3,8 @@
 from alembic import context
 
 from bot.storage.db import Base
-from bot.storage import answer_log, curated, dialogue, intent_feedback, jobs, outbox, update_claims, wechat_shared  # noqa: F401
+from bot.storage import (answer_log, callback_payloads, curated, dialogue, intent_feedback, jobs,  # noqa: F401
+                         outbox, update_claims, wechat_shared)
 from bot.tickets import models  # noqa: F401
 from bot.console import models as console_models  # noqa: F401
 from bot.casework import models as casework_models  # noqa: F401

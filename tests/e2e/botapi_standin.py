@@ -75,8 +75,8 @@ class BotApiStandIn:
         assert self._server is not None, "start() the stand-in first"
         return f"http://127.0.0.1:{self._server.server_address[1]}/bot{{token}}"
 
-    def start(self) -> "BotApiStandIn":
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+    def start(self, port: int = 0) -> "BotApiStandIn":
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                          name="botapi-standin", daemon=True).start()
@@ -103,6 +103,9 @@ class BotApiStandIn:
         """The messages the bot sent to chat_id (refused ones excluded)."""
         return [c for c in self.calls_of("sendMessage")
                 if str(c.params.get("chat_id")) == str(chat_id) and not isinstance(c.result, ApiError)]
+
+    def messages_sent(self) -> list[Call]:
+        return [c for c in self.calls_of("sendMessage") if not isinstance(c.result, ApiError)]
 
     def texts_to(self, chat_id: int) -> list[str]:
         return [c.params["text"] for c in self.messages_to(chat_id)]
@@ -244,6 +247,10 @@ def _handler_for(standin: BotApiStandIn) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
+            if urlsplit(self.path).path == "/_sent":  # for a process outside (bench/cluster.py): what was sent
+                self._send(200, [{"chat_id": str(c.params.get("chat_id")), "text": c.params.get("text", "")}
+                                 for c in standin.messages_sent()])
+                return
             self._answer(urlsplit(self.path).query)
 
         def do_POST(self) -> None:
@@ -256,7 +263,9 @@ def _handler_for(standin: BotApiStandIn) -> type[BaseHTTPRequestHandler]:
         def _answer(self, form: str | None, params: dict | None = None) -> None:
             if params is None:
                 params = {k: _decode(k, v[0]) for k, v in parse_qs(form or "", keep_blank_values=True).items()}
-            status, payload = standin._handle(urlsplit(self.path).path, params)
+            self._send(*standin._handle(urlsplit(self.path).path, params))
+
+        def _send(self, status: int, payload: Any) -> None:
             data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
             try:
                 self.send_response(status)
@@ -271,3 +280,19 @@ def _handler_for(standin: BotApiStandIn) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def main() -> None:
+    """Serve on a fixed port until killed (scripts/cluster.sh): GET /_sent lists the messages the bot sent."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A Telegram Bot API stand-in on 127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--token", required=True)
+    args = parser.parse_args()
+    BotApiStandIn(args.token).start(args.port)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -397,3 +397,29 @@ async def test_a_saturated_replica_answers_503_so_telegram_keeps_the_update(bota
 
     assert shed == 503 and await held == 200
     assert botapi.texts_to(RESIDENT + 1) == [] and botapi.texts_to(RESIDENT) == ["好的"]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_long_button_payload_shown_by_one_replica_is_understood_by_another(botapi, run_channel, tmp_path, kind):
+    """Payloads over Telegram's 64 bytes travel as a digest: the press may reach another replica (or this one
+    after a restart), so the digest is kept in the database."""
+    from tests.integration.db import open_database
+    from bot.storage.callback_payloads import SqlCallbackPayloads
+
+    long_payload = "ask_instead:" + "社区老年食堂的助餐补贴怎么申请，需要带哪些材料，去哪里办理"
+    assert len(long_payload.encode()) > 64
+    conversation = StubConversation(lambda i: [Reply("您是想问这个吗？", [Button("问这个", long_payload)])] if i.text
+                                    else [Reply(f"按了：{i.button}")])
+    secret = "s3cret-Token_1"
+    with open_database(kind, tmp_path) as db:
+        replicas = [await run_channel(conversation, mode="webhook", webhook_url="https://bot.example.org/telegram",
+                                      webhook_secret=secret, payloads=SqlCallbackPayloads(db.sessions))
+                    for _ in range(2)]
+        await replicas[0].process_webhook(json.dumps(botapi.text_update(RESIDENT, "助餐")), secret)
+        [shown] = botapi.messages_to(RESIDENT)
+        [[button]] = shown.params["reply_markup"]["inline_keyboard"]
+        press = botapi.push_callback(RESIDENT, button["callback_data"])
+        assert await replicas[1].process_webhook(json.dumps(press), secret) == 200
+
+    assert len(button["callback_data"].encode()) <= 64
+    assert conversation.seen[-1].button == long_payload

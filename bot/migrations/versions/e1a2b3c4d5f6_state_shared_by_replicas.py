@@ -1,4 +1,4 @@
-"""the WeChat access token, background jobs' progress and webhook update claims shared by replicas
+"""the WeChat access token, background jobs' progress and webhook update claims and long button payloads shared by replicas
 
 Revision ID: e1a2b3c4d5f6
 Revises: d6f9a3b4c5e7
@@ -46,9 +46,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('update_claim', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_update_claim_claimed_at'), ['claimed_at'], unique=False)
+    op.create_table('callback_payload',
+    sa.Column('token', sa.String(length=64), nullable=False),
+    sa.Column('payload', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('token')
+    )
+    with op.batch_alter_table('callback_payload', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_callback_payload_created_at'), ['created_at'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('callback_payload', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_callback_payload_created_at'))
+    op.drop_table('callback_payload')
     with op.batch_alter_table('update_claim', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_update_claim_claimed_at'))
     op.drop_table('update_claim')
