@@ -5,10 +5,12 @@
     bash scripts/cluster.sh stop
 
 Against the running cluster (SHEGONG_CLUSTER_DIR, default data/cluster; its replica-*.toml, *.pid):
-- residents file reports through the proxy at once (report, phone, time, confirm: four messages each);
+- residents file reports through the proxy at once (report, phone, time, confirm: four messages each), from
+  the web API and as Telegram webhook updates (each sent again with its update_id until answered 200, as
+  Telegram does; the Bot API stand-in of the cluster script records the answers);
   with --kill, one replica (not the first) is killed with SIGKILL half-way and restarted; a message the
   proxy could not deliver is sent again once, as the chat page does;
-- WeChat's retry of a message is sent to a different replica than the first attempt;
+- WeChat messages, each with its retry sent at once to a different replica than the first attempt;
 - an ingest run on the first replica is then searched on every replica.
 Printed: messages/s, p50/p95 of the answered messages, CPU seconds of the replicas per message, tickets
 filed vs reports confirmed (lost, doubled), the WeChat message's answers (must be 1), and which replicas
@@ -63,7 +65,8 @@ def port_of(config: Path) -> int:
     return tomllib.loads(config.read_text("utf-8"))["web"]["port"]
 
 
-async def report(client: httpx.AsyncClient, user: str, latencies: list[float], failures: list[str]) -> str | None:
+async def report(client: httpx.AsyncClient, user: str, latencies: list[float], failures: list[str],
+                 said: dict[str, list[str]] | None = None) -> str | None:
     steps = [{"text": f"景村里{1 + hash(user) % 6}号楼2单元暖气不热，屋里才十五度"}, {"text": "13812345678"},
              {"button": "intake:time:随时"}, {"button": "intake:confirm"}]
     ticket = None
@@ -86,11 +89,72 @@ async def report(client: httpx.AsyncClient, user: str, latencies: list[float], f
                 continue
             latencies.append(time.monotonic() - started)
             replies = answer.json()["replies"]
+            if said is not None:
+                said.setdefault(user, []).extend(r["text"][:60] for r in replies)
             ticket = next((r.get("ticket_id") for r in replies if r.get("ticket_id")), ticket)
             if ticket is None and step.get("button") == "intake:confirm":  # a retried confirm names the ticket
                 ticket = next((m.group(0) for r in replies for m in [re.search(r"T\d{11}", r["text"])] if m), None)
             break
     return ticket
+
+
+TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_update_ids = iter(range(int(time.time()) % 1_000_000 * 1000, 10**12))
+
+
+def telegram_update(chat_id: int, text: str | None = None, button: str | None = None) -> dict:
+    """A Bot API update as Telegram posts it to the webhook: a text message, or a press of a button."""
+    user = {"id": chat_id, "is_bot": False, "first_name": "居民", "language_code": "zh-hans"}
+    chat = {"id": chat_id, "type": "private", "first_name": "居民"}
+    if button is None:
+        return {"update_id": next(_update_ids),
+                "message": {"message_id": 1, "date": int(time.time()), "from": user, "chat": chat, "text": text}}
+    message = {"message_id": 2, "date": int(time.time()), "from": {"id": 123456789, "is_bot": True,
+                                                                    "first_name": "数字社工"}, "chat": chat, "text": "…"}
+    return {"update_id": next(_update_ids), "callback_query": {"id": str(next(_update_ids)), "from": user,
+                                                               "chat_instance": f"ci-{chat_id}", "data": button,
+                                                               "message": message}}
+
+
+async def telegram_report(client: httpx.AsyncClient, chat_id: int, secret: str, latencies: list[float],
+                          failures: list[str]) -> bool:
+    """The same report through the webhook; each update sent again until answered 200, as Telegram does
+    (a 503 or a broken connection), with the same update_id. True when every step was answered."""
+    steps = [telegram_update(chat_id, text=f"景村里{1 + chat_id % 6}号楼2单元暖气不热，屋里才十五度"),
+             telegram_update(chat_id, text="13812345678"), telegram_update(chat_id, button="intake:time:随时"),
+             telegram_update(chat_id, button="intake:confirm")]
+    for update in steps:
+        # Telegram keeps resending for hours; a copy that finds its update claimed by a killed replica is
+        # answered 503 until the claim's lease (30 s) ends: a budget of 90 s covers that
+        for attempt in range(90):
+            started = time.monotonic()
+            try:
+                answer = await client.post("/telegram", json=update, headers={TELEGRAM_SECRET_HEADER: secret})
+            except httpx.HTTPError as exc:
+                failures.append(f"telegram {type(exc).__name__}")
+                await asyncio.sleep(1)
+                continue
+            if answer.status_code != 200:
+                failures.append(f"telegram HTTP {answer.status_code} (sent again)")
+                await asyncio.sleep(1)
+                continue
+            latencies.append(time.monotonic() - started)
+            break
+        else:
+            return False
+    return True
+
+
+async def telegram_answers(botapi: str, chats: list[int]) -> dict[str, list[str]]:
+    """What the replicas sent each chat, from the Bot API stand-in."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        sent = (await client.get(f"{botapi}/_sent")).json()
+    wanted = {str(c) for c in chats}
+    out: dict[str, list[str]] = {c: [] for c in wanted}
+    for message in sent:
+        if message["chat_id"] in wanted:
+            out[message["chat_id"]].append(message["text"])
+    return out
 
 
 def tickets_in_database(config: Path, users: list[str]) -> dict[str, int]:
@@ -111,31 +175,36 @@ def tickets_in_database(config: Path, users: list[str]) -> dict[str, int]:
     return dict(rows)
 
 
-async def wechat_retry_elsewhere(ports: list[int], token: str) -> int:
-    """One text message sent to the first replica and its retry to the second; answers produced (must be 1)."""
-    openid = f"o-bench-{int(time.time())}"
-    body = (f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
-            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-            f"<Content><![CDATA[老人家食堂几点开门]]></Content><MsgId>{int(time.time() * 1000)}</MsgId></xml>")
-    answered = 0
-    async with httpx.AsyncClient(timeout=30) as client:
-        for port in ports[:2]:
+async def wechat_retry_elsewhere(ports: list[int], token: str, messages: int) -> list[int]:
+    """Text messages each sent to one replica and, as WeChat's retry, at once to the next one; per message
+    the answers carrying content (must be 1: the other copy is told "success", WeChat's "no reply")."""
+    stamp = int(time.time() * 1000)
+
+    async def one(client: httpx.AsyncClient, i: int) -> int:
+        openid = f"o-bench-{stamp}-{i}"
+        body = (f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+                f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+                f"<Content><![CDATA[老人家食堂几点开门]]></Content><MsgId>{stamp + i}</MsgId></xml>")
+
+        async def post(port: int) -> bool:
             timestamp, nonce = str(int(time.time())), str(time.monotonic_ns())
             signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
             answer = await client.post(f"http://127.0.0.1:{port}/wechat", content=body.encode(),
                                        params={"signature": signature, "timestamp": timestamp, "nonce": nonce,
                                                "openid": openid})
-            answered += answer.status_code == 200 and "<Content>" in answer.text
-    return answered
+            return answer.status_code == 200 and "<Content>" in answer.text
+
+        first, retry = ports[i % 2], ports[(i + 1) % 2]  # never the replica the kill test stops (the last)
+        return sum(await asyncio.gather(post(first), post(retry)))
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        return list(await asyncio.gather(*(one(client, i) for i in range(messages))))
 
 
-def restart(folder: Path, number: int, config: Path) -> None:
-    env = {**os.environ, "WECHAT_TOKEN": os.environ.get("WECHAT_TOKEN", "clustertoken"),
-           "WECHAT_APP_SECRET": os.environ.get("WECHAT_APP_SECRET", "clustersecret"), "TELEGRAM_BOT_TOKEN": ""}
-    log = open(folder / f"replica-{number}.log", "a")
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "python"), "-m", "bot", "--config", str(config)],
-                            stdout=log, stderr=log, env=env, start_new_session=True)
-    (folder / f"replica-{number}.pid").write_text(str(proc.pid))
+def restart(folder: Path, number: int) -> None:
+    """Start a killed replica again, exactly as the cluster script started it."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "cluster.sh"), "restart", str(number)], check=True,
+                   env={**os.environ, "SHEGONG_CLUSTER_DIR": str(folder)})
 
 
 async def main_async(args) -> dict:
@@ -144,24 +213,36 @@ async def main_async(args) -> dict:
     if not nodes:
         sys.exit(f"no cluster in {folder}: run bash scripts/cluster.sh start N first")
     ports = [port_of(c) for _, _, c in nodes]
-    users = [f"web-bench-{int(time.time())}-{i}" for i in range(args.residents)]
+    stamp = int(time.time())
+    users = [f"web-bench-{stamp}-{i}" for i in range(args.residents)]
+    chats = [stamp % 100_000 * 1000 + i for i in range(args.telegram_residents)]
     latencies: list[float] = []
     failures: list[str] = []
     cpu_before = cpu_seconds([pid for _, pid, _ in nodes])
     started = time.monotonic()
     killed = None
+    secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET", "cluster-secret")
     async with httpx.AsyncClient(base_url=args.proxy, timeout=120) as client:
-        tasks = [asyncio.create_task(report(client, u, latencies, failures)) for u in users]
+        said: dict[str, list[str]] = {}
+        tasks = [asyncio.create_task(report(client, u, latencies, failures, said)) for u in users]
+        tg_tasks = [asyncio.create_task(telegram_report(client, c, secret, latencies, failures)) for c in chats]
+        wechat = asyncio.create_task(wechat_retry_elsewhere(ports, os.environ.get("WECHAT_TOKEN", "clustertoken"),
+                                                            args.wechat_messages if len(ports) > 1 else 0))
         if args.kill and len(nodes) > 1:
             await asyncio.sleep(args.kill_after)
             number, pid, config = nodes[-1]
             os.kill(pid, signal.SIGKILL)
             killed = number
-            restart(folder, number, config)
+            restart(folder, number)
         confirmed = [t for t in await asyncio.gather(*tasks)]
+        tg_done = [t for t in await asyncio.gather(*tg_tasks)]
+        wechat_answers = await wechat
     elapsed = time.monotonic() - started
     cpu = cpu_seconds([pid for _, pid, _ in replicas(folder)]) - cpu_before
     in_db = tickets_in_database(nodes[0][2], users)
+    tg_in_db = tickets_in_database(nodes[0][2], [str(c) for c in chats])
+    await asyncio.sleep(3)  # replies queued for the outbox (a resident not writing right now) go out meanwhile
+    tg_sent = await telegram_answers(args.botapi, chats) if chats else {}
     latencies.sort()
     pct = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 3) if latencies else None  # noqa: E731
     result = {
@@ -173,12 +254,22 @@ async def main_async(args) -> dict:
         "doubled": sum(1 for n in in_db.values() if n > 1),
         # filed, but the resident's confirm was answered by a retry after the replica that filed it died
         "filed_but_not_told": sum(1 for u, t in zip(users, confirmed) if not t and in_db.get(u, 0) > 0),
+        "telegram_residents": len(chats), "telegram_reports_answered": sum(tg_done),
+        "telegram_tickets_filed": sum(tg_in_db.values()),
+        "telegram_lost": sum(1 for c, ok in zip(chats, tg_done) if ok and tg_in_db.get(str(c), 0) == 0),
+        "telegram_doubled": sum(1 for n in tg_in_db.values() if n > 1),
+        # the same text sent twice to one chat: an update handled twice (no two answers of this script are alike)
+        "telegram_doubled_answers": sum(len(texts) - len(set(texts)) for texts in tg_sent.values()),
+        "telegram_told_ticket": sum(1 for texts in tg_sent.values() if any(re.search(r"T\d{11}", t) for t in texts)),
         "refused_or_failed_attempts": {kind: failures.count(kind) for kind in sorted(set(failures))},
+        "what_the_not_told_were_told": [said.get(u) for u, t in zip(users, confirmed) if not t and in_db.get(u, 0)],
         "killed_replica": killed,
     }
-    if len(ports) > 1:
-        result["wechat_retry_to_another_replica_answers"] = await wechat_retry_elsewhere(
-            ports, os.environ.get("WECHAT_TOKEN", "clustertoken"))
+    if wechat_answers:
+        result["wechat_messages_retried_on_another_replica"] = len(wechat_answers)
+        result["wechat_answered_once"] = wechat_answers.count(1)
+        result["wechat_answered_twice"] = wechat_answers.count(2)
+        result["wechat_not_answered"] = wechat_answers.count(0)
     if args.ingest:
         note = folder / "knowledge" / "bench-notice.md"
         note.write_text("# 社区助浴车通知\n助浴车每周五上午到景村社区服务站，请提前一天电话预约。\n", "utf-8")
@@ -202,7 +293,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cluster-dir", default=os.environ.get("SHEGONG_CLUSTER_DIR", str(ROOT / "data" / "cluster")))
     parser.add_argument("--proxy", default="http://127.0.0.1:8080")
-    parser.add_argument("--residents", type=int, default=40)
+    parser.add_argument("--residents", type=int, default=40, help="residents reporting through the web API")
+    parser.add_argument("--telegram-residents", type=int, default=20,
+                        help="residents reporting through Telegram webhook updates (the Bot API stand-in answers)")
+    parser.add_argument("--wechat-messages", type=int, default=20,
+                        help="WeChat messages, each retried at once on another replica")
+    parser.add_argument("--botapi", default=f"http://127.0.0.1:{os.environ.get('SHEGONG_BOTAPI_PORT', '8079')}")
     parser.add_argument("--kill", action="store_true", help="SIGKILL the last replica mid-load, then restart it")
     parser.add_argument("--kill-after", type=float, default=3.0)
     parser.add_argument("--ingest", action="store_true", help="ingest a new document on the first replica")
