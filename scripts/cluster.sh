@@ -20,12 +20,21 @@ BOTAPI_PORT=${SHEGONG_BOTAPI_PORT:-8079}
 export WECHAT_TOKEN=${WECHAT_TOKEN:-clustertoken} WECHAT_APP_SECRET=${WECHAT_APP_SECRET:-clustersecret}
 export TELEGRAM_BOT_TOKEN=123456789:cluster-standin-token TELEGRAM_WEBHOOK_SECRET=${TELEGRAM_WEBHOOK_SECRET:-cluster-secret}
 
-stop() {
+stop() {  # SIGTERM to every process (replicas finish what they handle), SIGKILL to what is left after 30 s
+    local pids=()
     for pidfile in "$DIR"/*.pid; do
         [ -e "$pidfile" ] || continue
+        pids+=("$(cat "$pidfile")")
         kill "$(cat "$pidfile")" 2>/dev/null || true
         rm -f "$pidfile"
     done
+    for _ in $(seq 1 60); do
+        local left=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
+        [ "$left" = 0 ] && return 0
+        sleep 0.5
+    done
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
 }
 
 wait_up() {  # url, seconds
