@@ -225,7 +225,8 @@ async def main_async(args) -> dict:
     async with httpx.AsyncClient(base_url=args.proxy, timeout=120) as client:
         said: dict[str, list[str]] = {}
         tasks = [asyncio.create_task(report(client, u, latencies, failures, said)) for u in users]
-        tg_tasks = [asyncio.create_task(telegram_report(client, c, secret, latencies, failures)) for c in chats]
+        tg_latencies: list[float] = []
+        tg_tasks = [asyncio.create_task(telegram_report(client, c, secret, tg_latencies, failures)) for c in chats]
         wechat = asyncio.create_task(wechat_retry_elsewhere(ports, os.environ.get("WECHAT_TOKEN", "clustertoken"),
                                                             args.wechat_messages if len(ports) > 1 else 0))
         if args.kill and len(nodes) > 1:
@@ -243,11 +244,17 @@ async def main_async(args) -> dict:
     tg_in_db = tickets_in_database(nodes[0][2], [str(c) for c in chats])
     await asyncio.sleep(3)  # replies queued for the outbox (a resident not writing right now) go out meanwhile
     tg_sent = await telegram_answers(args.botapi, chats) if chats else {}
-    latencies.sort()
-    pct = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 3) if latencies else None  # noqa: E731
+    web_latencies = sorted(latencies)
+    latencies = sorted(latencies + tg_latencies)
+    tg_latencies.sort()
+
+    def pct(q: float, values: list[float]) -> float | None:
+        return round(values[min(len(values) - 1, int(q * len(values)))], 3) if values else None
+
     result = {
         "replicas": len(nodes), "residents": len(users), "messages": len(latencies), "seconds": round(elapsed, 2),
-        "messages_per_second": round(len(latencies) / elapsed, 2), "p50": pct(0.5), "p95": pct(0.95),
+        "messages_per_second": round(len(latencies) / elapsed, 2), "p50": pct(0.5, latencies),
+        "p95": pct(0.95, latencies), "p95_web": pct(0.95, web_latencies), "p95_telegram": pct(0.95, tg_latencies),
         "replica_cpu_seconds_per_message": round(cpu / max(1, len(latencies)), 3) if not killed else None,
         "reports_confirmed": sum(1 for t in confirmed if t), "tickets_filed": sum(in_db.values()),
         "lost": sum(1 for u, t in zip(users, confirmed) if t and in_db.get(u, 0) == 0),

@@ -34,12 +34,13 @@ def warm_up(service) -> None:
     try:
         service.knowledge.retriever.search("老人家食堂怎么报名")
     except IndexUnavailable as exc:
-        log.warning("knowledge index unavailable at start (%s); questions will be answered once it is back", exc)
+        log.warning("knowledge index unavailable at start (%s); questions will be answered once it is back "
+                    "(if the vector store lost its data, python ingest.py builds the index again)", exc)
     service.categorizer.warm_up()
 
 
-def build_app(service, telegram=None, wechat=None, extra_routes=()):
-    """The ASGI app with every HTTP route of the service."""
+def build_app(service, telegram=None, wechat=None, extra_routes=(), in_flight=None):
+    """The ASGI app with every HTTP route of the service; in_flight: the gate the channels share."""
     from fastapi import APIRouter, Response
 
     from bot.channels.web import create_web_app
@@ -71,7 +72,8 @@ def build_app(service, telegram=None, wechat=None, extra_routes=()):
     routes.append(operations_router(service))
     web = service.settings.web
     return create_web_app(service.conversation, web, service.outbox, extra_routes=routes, health=health,
-                          limiter=build_limiter(web.rate_limit_per_minute, "web", _redis_url(service.settings)))
+                          limiter=build_limiter(web.rate_limit_per_minute, "web", _redis_url(service.settings)),
+                          in_flight=in_flight)
 
 
 def _redis_url(settings) -> str:
@@ -146,6 +148,9 @@ async def _serve(settings) -> int:
     except Exception:  # noqa: BLE001 - mediators lose suggestions, residents lose nothing
         log.exception("the law index could not be built; mediation cases get no law suggestions")
     await asyncio.to_thread(warm_up, service)
+    from bot.channels.load import InFlight
+
+    in_flight = InFlight(settings.web.max_in_flight)  # the chat API and Telegram's webhook: one bound for both
     telegram = None
     token = os.environ.get(settings.telegram.token_env, "").strip()
     if token:
@@ -157,7 +162,7 @@ async def _serve(settings) -> int:
                                    webhook_secret=os.environ.get(settings.telegram.webhook_secret_env, ""),
                                    limiter=build_limiter(settings.telegram.rate_limit_per_minute, "telegram",
                                                          _redis_url(settings)),
-                                   claims=SqlUpdateClaims(service.sessions), max_in_flight=settings.web.max_in_flight,
+                                   claims=SqlUpdateClaims(service.sessions), in_flight=in_flight,
                                    payloads=SqlCallbackPayloads(service.sessions))
         service.kb_chat.fetchers["telegram"] = telegram.fetch_file
     wechat = None
@@ -171,7 +176,7 @@ async def _serve(settings) -> int:
                                app_secret=os.environ.get(settings.wechat.app_secret_env, "").strip(),
                                outbox=service.outbox, claims=SqlTurnClaims(service.sessions),
                                buttons=SqlButtonMemory(service.sessions), token_store=SqlTokenStore(service.sessions))
-    app = build_app(service, telegram, wechat)
+    app = build_app(service, telegram, wechat, in_flight=in_flight)
     server = uvicorn.Server(uvicorn_config(app, settings))
     url = f"http://{settings.web.host}:{settings.web.port}/"
     poller = None

@@ -60,7 +60,7 @@ class WebSettings(_Section):
     port: int = Field(8080, ge=0, le=65535, description="Port of the web server.")
     rate_limit_per_minute: int = Field(30, ge=1, le=10000, description="Chat API messages one user id may send per minute.")
     max_message_chars: int = Field(20000, ge=100, description="Longer chat messages are refused with a clear error.")
-    max_in_flight: int = Field(32, ge=1, le=10000, description="Chat messages one process handles at once; more get 503 with Retry-After (the page retries, a load balancer tries another replica) instead of queueing without bound.")
+    max_in_flight: int = Field(16, ge=1, le=10000, description="Messages one process handles at once from the chat API and Telegram's webhook together; more get 503 with Retry-After (the page, a load balancer and Telegram send them again) instead of queueing without bound.")
     trusted_proxies: list[str] = Field(["127.0.0.1"], description="Addresses whose X-Forwarded-For/-Proto headers are believed (the reverse proxy in front); throttling, logs and /metrics then see the resident's address.")
 
 

@@ -53,11 +53,14 @@ run_replica() {  # number
 
 start() {
     local n=${1:-3}
-    mkdir -p "$DIR"
     if [ -z "${SHEGONG_DATABASE_URL:-}" ]; then
+        # the script's own database goes with its data folder: a new folder (a new Chroma store) starts a new
+        # database, or the database would point at index generations the new store does not have
+        [ -d "$DIR/chroma" ] || dropdb -h 127.0.0.1 -U postgres --if-exists shegong_cluster
         psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'shegong_cluster'" | grep -q 1 \
             || createdb -h 127.0.0.1 -U postgres shegong_cluster
     fi
+    mkdir -p "$DIR"
     [ -d "$DIR/knowledge" ] || cp -r "$ROOT/knowledge" "$DIR/knowledge"  # one folder the replicas ingest from
     "$ROOT/.venv/bin/chroma" run --path "$DIR/chroma" --host 127.0.0.1 --port "$CHROMA_PORT" > "$DIR/chroma.log" 2>&1 &
     echo $! > "$DIR/chroma.pid"

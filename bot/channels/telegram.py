@@ -31,6 +31,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
+from bot.channels.load import InFlight
 from bot.channels.ratelimit import SLOW_DOWN, RateLimiter, Verdict
 from bot.channels.telegram_logs import redactor
 from bot.channels.telegram_outbox import OutboxLike, retry_after_seconds, telegram_delivery
@@ -60,7 +61,7 @@ class TelegramChannel:
                  outbox: OutboxLike | None = None, clock: Callable[[], float] = time.monotonic,
                  webhook_secret: str = "", outbox_interval: float = 2.0, outbox_batch: int = 20,
                  poll_timeout: float = 10.0, concurrent_updates: int = 64, limiter=None, claims: UpdateClaims | None = None,
-                 max_in_flight: int = 64, payloads=None):
+                 in_flight: InFlight | None = None, payloads=None):
         if not token:
             raise ConfigError(f"the Telegram bot token is empty (set {settings.token_env})")
         if settings.mode == "webhook":
@@ -78,11 +79,10 @@ class TelegramChannel:
         self._token = token
         self._webhook_secret = webhook_secret
         self._concurrency = concurrent_updates
-        # webhook mode: which replica handles an update Telegram sends again (storage/update_claims.py), and how
-        # many updates this process handles at once before it answers 503 (Telegram keeps the update, resends it)
+        # webhook mode: which replica handles an update Telegram sends again (storage/update_claims.py), and the
+        # process's gate: saturated, it answers 503 (Telegram keeps the update and sends it again)
         self.claims = claims
-        self._max_in_flight = max_in_flight
-        self._in_flight = 0
+        self.in_flight = in_flight or InFlight(concurrent_updates)
         self._locks = _KeyedLocks()
         self._delivery = telegram_delivery(outbox, CHANNEL, self.send_reply, outbox_batch, outbox_interval) \
             if outbox is not None else None
@@ -152,9 +152,8 @@ class TelegramChannel:
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError, OSError) as exc:
             log.warning("webhook body is not a Telegram update: %s", type(exc).__name__)
             return 400
-        if self._in_flight >= self._max_in_flight:
+        if not self.in_flight.enter():
             return 503
-        self._in_flight += 1
         try:
             key = f"telegram:{self.application.bot.id}:{update.update_id}"
             if self.claims is not None:
@@ -168,7 +167,7 @@ class TelegramChannel:
                 await asyncio.to_thread(self.claims.finish, key)
             return 200
         finally:
-            self._in_flight -= 1
+            self.in_flight.leave()
 
     async def _post_init(self, app: Application) -> None:
         try:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
+from bot.channels.load import InFlight
 from bot.channels.ratelimit import SLOW_DOWN, RateLimiter
 from bot.channels.web_guard import (SecurityHeaders, WebError, check_button, check_user_id, clean_text,
                                     describe_validation, error_response, install_error_handlers, log_failure,
@@ -57,15 +58,17 @@ class ChatRequest(BaseModel):
 
 def create_web_app(conversation: ChatHandler, settings: WebSettings, outbox: WebOutbox | None = None,
                    extra_routes: Iterable[APIRouter | BaseRoute] | None = None,
-                   health: Callable[[], dict[str, Any]] | None = None, limiter=None) -> FastAPI:
-    """Build the web app around a conversation; extra_routes (routers or routes) join the same app."""
+                   health: Callable[[], dict[str, Any]] | None = None, limiter=None,
+                   in_flight: InFlight | None = None) -> FastAPI:
+    """Build the web app around a conversation; extra_routes (routers or routes) join the same app.
+    in_flight: the process's gate shared with the other channels (its own, of web.max_in_flight, if none)."""
     app = FastAPI(title="数字社工", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     limiter = limiter or RateLimiter(settings.rate_limit_per_minute)  # or Redis's, shared by the replicas
     # The limiter cannot say when this key's oldest message leaves the window; the window is an honest bound.
     retry_after = str(math.ceil(limiter.window))
-    in_flight = [0]  # chat messages being handled now (the event loop's own count: no lock needed)
+    in_flight = in_flight or InFlight(settings.max_in_flight)
 
     @app.get("/", include_in_schema=False)
     async def chat_page() -> FileResponse:
@@ -87,18 +90,17 @@ def create_web_app(conversation: ChatHandler, settings: WebSettings, outbox: Web
                            {"Retry-After": retry_after})
         incoming = Incoming(channel=CHANNEL, user_id=user_id, text=text, button=button,
                             kind="button" if button else "text")
-        if in_flight[0] >= settings.max_in_flight:
+        if not in_flight.enter():
             # saturated: shed the message now (nothing was handled, the page sends it again) rather than queue it
             # behind the others until every resident waits
             raise WebError(503, texts.BUSY, {"Retry-After": "2"})
-        in_flight[0] += 1
         try:
             replies = await run_in_threadpool(conversation.handle, incoming)
         except Exception as exc:
             log_failure(f"web chat of {user_id} failed ({incoming.kind}, {len(text)} chars)", exc)
             return error_response(500, texts.ERROR)
         finally:
-            in_flight[0] -= 1
+            in_flight.leave()
         return JSONResponse({"replies": [r.to_dict() for r in replies]}, headers=_NO_STORE)
 
     @app.get("/api/messages")

@@ -9,6 +9,7 @@ import logging
 import pytest
 from sqlalchemy.orm import sessionmaker
 
+from bot.channels.load import InFlight
 from bot.channels.ratelimit import SLOW_DOWN
 from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram_render import MAX_TEXT, utf16_len
@@ -389,7 +390,7 @@ async def test_a_saturated_replica_answers_503_so_telegram_keeps_the_update(bota
 
     secret = "s3cret-Token_1"
     channel = await run_channel(Slow(), mode="webhook", webhook_url="https://bot.example.org/telegram",
-                                webhook_secret=secret, max_in_flight=1)
+                                webhook_secret=secret, in_flight=InFlight(1))
     held = asyncio.create_task(channel.process_webhook(json.dumps(botapi.text_update(RESIDENT, "你好")), secret))
     await asyncio.sleep(0.3)
     shed = await channel.process_webhook(json.dumps(botapi.text_update(RESIDENT + 1, "你好")), secret)
