@@ -119,7 +119,8 @@ def _layout(settings: Settings) -> IndexLayout:
     from bot.storage.db import make_engine
     from bot.storage.migrate import upgrade
 
-    engine = make_engine(settings.database.url, settings.base_dir, settings.database.busy_timeout_seconds)
+    db = settings.database
+    engine = make_engine(db.url, settings.base_dir, db.busy_timeout_seconds, db.pool_size, db.max_overflow)
     upgrade(engine)  # ingest.py may run before the service ever started on this database
     return SharedIndexLayout(root, sessionmaker(engine, expire_on_commit=False), settings.knowledge.collection)
 
@@ -202,7 +203,8 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     from bot.tickets.store import TicketStore
 
     knowledge = build_knowledge(settings, embedder, serving=True)
-    engine = make_engine(settings.database.url, settings.base_dir, settings.database.busy_timeout_seconds)
+    db = settings.database
+    engine = make_engine(db.url, settings.base_dir, db.busy_timeout_seconds, db.pool_size, db.max_overflow)
     upgrade(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
     dialogues = SqlDialogueStore(sessions)
@@ -245,7 +247,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None, clock=No
     core = Conversation(IntentClassifier(intent_model, band), knowledge.retriever, dialogues, intake, desk,
                         dict(settings.emergency.numbers), staff=staff_commands, writer=writer,
                         feedback=intent_feedback, answers=answer_log, curated=curated,
-                        duty=DutyBoard(roster, places), locks=resident_locks(engine))
+                        duty=DutyBoard(roster, places), locks=resident_locks(engine, settings.web.max_in_flight + 4))
     metrics = ServiceMetrics()
     conversation = MeteredConversation(
         DurableConversation(core, FileJournal(settings.resolve(settings.database.journal_dir)), outbox, is_outage),

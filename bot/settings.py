@@ -51,6 +51,8 @@ class EmbeddingSettings(_Section):
 class DatabaseSettings(_Section):
     url: str = Field("sqlite:///data/bot.db", description="SQLAlchemy URL; relative SQLite paths resolve against the config folder.")
     busy_timeout_seconds: float = Field(30.0, gt=0, le=600, description="SQLite: how long a statement waits for another writer's lock before the message is kept for later.")
+    pool_size: int = Field(10, ge=1, le=500, description="PostgreSQL: connections a process keeps open.")
+    max_overflow: int = Field(10, ge=0, le=500, description="PostgreSQL: connections a process may open beyond pool_size at busy moments.")
     journal_dir: Path = Field(Path("data/journal"), description="Folder keeping messages that arrive while the database is unreachable.")
     replay_interval_seconds: float = Field(5.0, gt=0, le=3600, description="Seconds between attempts to handle kept messages.")
 

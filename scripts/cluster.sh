@@ -80,8 +80,13 @@ collection = "cluster"
 [database]
 url = "$DB"
 journal_dir = "$DIR/journal"  # one folder for all: any replica replays what another kept
+# replicas and the tests within PostgreSQL's default max_connections (100): at most 5 + 5 + 16 + 8 each
+pool_size = 5
+max_overflow = 5
 [web]
 port = $port
+# the replicas share this machine's cores: together they take what one process would (16), not N times it
+max_in_flight = $(( (16 + n - 1) / n ))
 [tickets]
 organisation_file = "$ROOT/district.toml"
 categories_file = "$ROOT/categories.toml"

@@ -22,7 +22,10 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 
 
 def make_app(backends: list[str]):
-    client = httpx.AsyncClient(timeout=60.0)
+    # a client per replica, and enough connections that the proxy does not queue (the replicas bound their own
+    # work and answer 503); a small pool each, since httpcore scans its pool's connections on every request
+    clients = {b: httpx.AsyncClient(timeout=60.0, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+               for b in backends}
     turn = itertools.cycle(range(len(backends)))
 
     async def app(scope, receive, send):
@@ -35,10 +38,10 @@ def make_app(backends: list[str]):
         response = Response("no replica answered", status_code=502)
         for round_ in range(3):  # every replica down at once (one killed, one restarting): wait a moment, again
             for i in range(len(backends)):
-                url = backends[(start + i) % len(backends)] + request.url.path
+                backend = backends[(start + i) % len(backends)]
                 try:
-                    answer = await client.request(request.method, url, params=request.query_params,
-                                                  headers=headers, content=body)
+                    answer = await clients[backend].request(request.method, backend + request.url.path,
+                                                            params=request.query_params, headers=headers, content=body)
                 except httpx.TransportError:
                     continue  # down (or killed): the next replica
                 if answer.status_code == 503 and i < len(backends) - 1:

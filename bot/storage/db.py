@@ -15,7 +15,8 @@ class Base(DeclarativeBase):
     """Declarative base of every table of the project."""
 
 
-def make_engine(url: str, base_dir: Path | None = None, busy_timeout: float = 30.0) -> Engine:
+def make_engine(url: str, base_dir: Path | None = None, busy_timeout: float = 30.0, pool_size: int = 10,
+                max_overflow: int = 10) -> Engine:
     """Build an engine; a relative SQLite path resolves against base_dir and its folder is created.
 
     busy_timeout: how long a SQLite statement waits for another writer's lock before giving up
@@ -46,7 +47,8 @@ def make_engine(url: str, base_dir: Path | None = None, busy_timeout: float = 30
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # at most pool_size + max_overflow connections: with replicas, PostgreSQL's max_connections must hold them all
+    return create_engine(parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 _OUTAGE_WORDS = ("database is locked", "database table is locked", "unable to open database", "connection",

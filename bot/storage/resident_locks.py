@@ -46,6 +46,7 @@ class ReplicaLocks:
         self.engine.dispose()
 
 
-def resident_locks(engine: Engine):
-    """The per-resident lock a conversation needs on this database."""
-    return ReplicaLocks(engine) if engine.dialect.name == "postgresql" else KeyedLocks()
+def resident_locks(engine: Engine, connections: int = 32):
+    """The per-resident lock a conversation needs on this database; `connections`: as many as messages the
+    process handles at once (web.max_in_flight), since each holds one while it is handled."""
+    return ReplicaLocks(engine, connections) if engine.dialect.name == "postgresql" else KeyedLocks()
