@@ -117,7 +117,8 @@ def replicas(folder: Path) -> list[tuple[int, int, Path]]:
     for config in sorted(folder.glob("replica-*.toml")):
         number = int(config.stem.split("-")[1])
         pid_file = folder / f"replica-{number}.pid"
-        out.append((number, int(pid_file.read_text()) if pid_file.exists() else 0, config))
+        if pid_file.exists():  # a config without a pid is a replica of an earlier, larger start
+            out.append((number, int(pid_file.read_text()), config))
     return out
 
 

@@ -61,6 +61,7 @@ start() {
             || createdb -h 127.0.0.1 -U postgres shegong_cluster
     fi
     mkdir -p "$DIR"
+    rm -f "$DIR"/replica-*.toml  # an earlier start may have had more replicas
     [ -d "$DIR/knowledge" ] || cp -r "$ROOT/knowledge" "$DIR/knowledge"  # one folder the replicas ingest from
     "$ROOT/.venv/bin/chroma" run --path "$DIR/chroma" --host 127.0.0.1 --port "$CHROMA_PORT" > "$DIR/chroma.log" 2>&1 &
     echo $! > "$DIR/chroma.pid"
