@@ -60,8 +60,8 @@ class TelegramChannel:
     def __init__(self, conversation: ConversationLike, token: str, settings: TelegramSettings, *,
                  outbox: OutboxLike | None = None, clock: Callable[[], float] = time.monotonic,
                  webhook_secret: str = "", outbox_interval: float = 2.0, outbox_batch: int = 20,
-                 poll_timeout: float = 10.0, concurrent_updates: int = 64, limiter=None, claims: UpdateClaims | None = None,
-                 in_flight: InFlight | None = None, payloads=None):
+                 poll_timeout: float = 10.0, concurrent_updates: int = 64, limiter=None,
+                 claims: UpdateClaims | None = None, in_flight: InFlight | None = None, payloads=None):
         if not token:
             raise ConfigError(f"the Telegram bot token is empty (set {settings.token_env})")
         if settings.mode == "webhook":

@@ -1,4 +1,5 @@
-"""the WeChat access token, background jobs' progress and webhook update claims and long button payloads shared by replicas
+"""state shared by replicas: the WeChat access token, background jobs' progress, webhook update claims and
+long Telegram button payloads
 
 Revision ID: e1a2b3c4d5f6
 Revises: d6f9a3b4c5e7
