@@ -1,5 +1,7 @@
 """Several replicas behind a proxy: nothing lost or doubled, a replica killed mid-load, an ingest picked up by all.
 
+    python bench/cluster.py --replicas 3 [--residents 40] [--rate R] [--kill] [--ingest] [--json]
+or against a cluster already running:
     bash scripts/cluster.sh start 3           # N replicas, a Chroma server, the proxy on :8080
     python bench/cluster.py [--residents 40] [--kill] [--json]
     bash scripts/cluster.sh stop
@@ -208,6 +210,11 @@ async def telegram_report(client: LightClient, chat_id: int, secret: str, latenc
     return True
 
 
+async def sent_to(botapi: str, chat: int) -> list[str]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        return [m["text"] for m in (await client.get(f"{botapi}/_sent")).json() if m["chat_id"] == str(chat)]
+
+
 async def telegram_answers(botapi: str, chats: list[int]) -> dict[str, list[str]]:
     """What the replicas sent each chat, from the Bot API stand-in."""
     async with httpx.AsyncClient(timeout=30) as client:
@@ -218,6 +225,63 @@ async def telegram_answers(botapi: str, chats: list[int]) -> dict[str, list[str]
         if message["chat_id"] in wanted:
             out[message["chat_id"]].append(message["text"])
     return out
+
+
+WORKER_CHAT = 900000001  # the grid worker of the bench's reports, on Telegram (the Bot API stand-in)
+
+
+def ensure_worker(config: Path) -> None:
+    """A worker on Telegram for every grid of 景村 (where the bench reports), so each ticket is dispatched and
+    its card is a notification some replica's outbox loop must send exactly once."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from bot.settings import load_settings
+    from bot.storage.db import make_engine
+    from bot.tickets.models import Staff
+    from bot.tickets.organisation import load_organisation
+
+    settings = load_settings(config)
+    org = load_organisation(settings.resolve(settings.tickets.organisation_file))
+    grids = [g.id for g in org.grids.values() if g.community_id == "jingcun"]
+    engine = make_engine(settings.database.url, settings.base_dir)
+    try:
+        with Session(engine) as s, s.begin():
+            found = s.scalars(select(Staff).where(Staff.channel == "telegram",
+                                                  Staff.user_id == str(WORKER_CHAT))).first()
+            if found is None:
+                s.add(Staff(name="压测网格员", role="worker", channel="telegram", user_id=str(WORKER_CHAT),
+                            grids=grids, on_duty=True, created_at=datetime.now(timezone.utc)))
+    finally:
+        engine.dispose()
+
+
+def worker_cards(sent: list[str], tickets: set[str]) -> dict[str, int]:
+    """How many "新工单" cards the worker got for each of these tickets."""
+    counts = {t: 0 for t in tickets}
+    for text in sent:
+        found = re.search(r"工单 (T\d{11})", text)
+        if text.startswith("新工单") and found and found.group(1) in counts:
+            counts[found.group(1)] += 1
+    return counts
+
+
+def ticket_ids(config: Path, users: list[str]) -> set[str]:
+    from sqlalchemy import select
+
+    from bot.settings import load_settings
+    from bot.storage.db import make_engine
+    from bot.tickets.models import Ticket
+
+    settings = load_settings(config)
+    engine = make_engine(settings.database.url, settings.base_dir)
+    try:
+        with engine.connect() as c:
+            return set(c.scalars(select(Ticket.id).where(Ticket.user_id.in_(users))))
+    finally:
+        engine.dispose()
 
 
 def tickets_in_database(config: Path, users: list[str]) -> dict[str, int]:
@@ -276,6 +340,7 @@ async def main_async(args) -> dict:
     if not nodes:
         sys.exit(f"no cluster in {folder}: run bash scripts/cluster.sh start N first")
     ports = [port_of(c) for _, _, c in nodes]
+    ensure_worker(nodes[0][2])
     stamp = int(time.time())
     users = [f"web-bench-{stamp}-{i}" for i in range(args.residents)]
     chats = [stamp % 100_000 * 1000 + i for i in range(args.telegram_residents)]
@@ -316,6 +381,13 @@ async def main_async(args) -> dict:
     tg_in_db = tickets_in_database(nodes[0][2], [str(c) for c in chats])
     await asyncio.sleep(3)  # replies queued for the outbox (a resident not writing right now) go out meanwhile
     tg_sent = await telegram_answers(args.botapi, chats) if chats else {}
+    filed = ticket_ids(nodes[0][2], users + [str(c) for c in chats])
+    deadline = time.monotonic() + 60  # the outbox loops send every two seconds, the worker's cards among them
+    while True:
+        cards = worker_cards(await sent_to(args.botapi, WORKER_CHAT), filed)
+        if all(cards.values()) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1)
     web_latencies = sorted(latencies)
     latencies = sorted(latencies + tg_latencies)
     tg_latencies.sort()
@@ -340,6 +412,10 @@ async def main_async(args) -> dict:
         # the same text sent twice to one chat: an update handled twice (no two answers of this script are alike)
         "telegram_doubled_answers": sum(len(texts) - len(set(texts)) for texts in tg_sent.values()),
         "telegram_told_ticket": sum(1 for texts in tg_sent.values() if any(re.search(r"T\d{11}", t) for t in texts)),
+        # each filed ticket's card to its grid worker: sent by whichever replica's outbox loop claimed it
+        "worker_notifications_expected": len(filed),
+        "worker_notifications_missing": sum(1 for n in cards.values() if n == 0),
+        "worker_notifications_doubled": sum(1 for n in cards.values() if n > 1),
         "refused_or_failed_attempts": {kind: failures.count(kind) for kind in sorted(set(failures))},
         "what_the_not_told_were_told": [said.get(u) for u, t in zip(users, confirmed) if not t and in_db.get(u, 0)],
         "killed_replica": killed,
@@ -372,6 +448,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cluster-dir", default=os.environ.get("SHEGONG_CLUSTER_DIR", str(ROOT / "data" / "cluster")))
     parser.add_argument("--proxy", default="http://127.0.0.1:8080")
+    parser.add_argument("--replicas", type=int, default=0,
+                        help="start this many replicas with scripts/cluster.sh for the run, then stop them "
+                             "(0: measure the cluster already running)")
     parser.add_argument("--residents", type=int, default=40, help="residents reporting through the web API")
     parser.add_argument("--telegram-residents", type=int, default=20,
                         help="residents reporting through Telegram webhook updates (the Bot API stand-in answers)")
@@ -385,7 +464,18 @@ def main() -> int:
     parser.add_argument("--ingest", action="store_true", help="ingest a new document on the first replica")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = asyncio.run(main_async(args))
+    if args.replicas:
+        # start the cluster for this run and stop it afterwards (otherwise: measure the one already running)
+        env = {**os.environ, "SHEGONG_CLUSTER_DIR": args.cluster_dir}
+        script = ["bash", str(ROOT / "scripts" / "cluster.sh")]
+        subprocess.run(script + ["stop"], env=env, check=True)
+        subprocess.run(script + ["start", str(args.replicas)], env=env, check=True, stdout=sys.stderr)
+        try:
+            result = asyncio.run(main_async(args))
+        finally:
+            subprocess.run(script + ["stop"], env=env, check=False)
+    else:
+        result = asyncio.run(main_async(args))
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:
