@@ -53,6 +53,12 @@ run_replica() {  # number
 
 start() {
     local n=${1:-3}
+    for port in "$PROXY_PORT" "$CHROMA_PORT" "$BOTAPI_PORT" $(seq $((PROXY_PORT + 1)) $((PROXY_PORT + n))); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then  # something answers there already
+            echo "cluster: port $port is in use (a service or an earlier cluster still running?)" >&2
+            return 1
+        fi
+    done
     if [ -z "${SHEGONG_DATABASE_URL:-}" ]; then
         # the script's own database goes with its data folder: a new folder (a new Chroma store) starts a new
         # database, or the database would point at index generations the new store does not have
