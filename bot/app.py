@@ -120,7 +120,8 @@ def _layout(settings: Settings) -> IndexLayout:
     from bot.storage.migrate import upgrade
 
     db = settings.database
-    engine = make_engine(db.url, settings.base_dir, db.busy_timeout_seconds, db.pool_size, db.max_overflow)
+    # a pointer read every two seconds and an ingest's writes: three connections at most (README: the budget)
+    engine = make_engine(db.url, settings.base_dir, db.busy_timeout_seconds, pool_size=1, max_overflow=2)
     upgrade(engine)  # ingest.py may run before the service ever started on this database
     return SharedIndexLayout(root, sessionmaker(engine, expire_on_commit=False), settings.knowledge.collection)
 

@@ -30,11 +30,11 @@ stop() {  # SIGTERM to every process (replicas finish what they handle), SIGKILL
     done
     for _ in $(seq 1 60); do
         local left=0
-        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
+        for pid in ${pids[@]+"${pids[@]}"}; do kill -0 "$pid" 2>/dev/null && left=1; done
         [ "$left" = 0 ] && return 0
         sleep 0.5
     done
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    for pid in ${pids[@]+"${pids[@]}"}; do kill -9 "$pid" 2>/dev/null || true; done
 }
 
 wait_up() {  # url, seconds
@@ -74,6 +74,7 @@ start() {
     wait_up "http://127.0.0.1:$CHROMA_PORT/api/v2/heartbeat" 60
     "$PY" -m tests.e2e.botapi_standin --port "$BOTAPI_PORT" --token "$TELEGRAM_BOT_TOKEN" > "$DIR/botapi.log" 2>&1 &
     echo $! > "$DIR/botapi.pid"
+    wait_up "http://127.0.0.1:$BOTAPI_PORT/_sent" 30  # the replicas call setWebhook on it as they start
     local backends=()
     for i in $(seq 1 "$n"); do
         local port=$((PROXY_PORT + i))

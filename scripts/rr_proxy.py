@@ -3,8 +3,10 @@
     python scripts/rr_proxy.py --port 8080 --backend http://127.0.0.1:8081 --backend http://127.0.0.1:8082
 
 Each request goes to the next replica; a replica that refuses the connection or answers 503 (saturated, or
-not ready) is skipped for this request and the next one tried, as a load balancer does. Not for production:
-use nginx or Caddy there (deploy/).
+not ready) is skipped for this request and the next one tried, as a load balancer does. A request a replica
+received and then dropped (killed while handling it) is answered 502, not sent to another one: the replica
+may have handled it, and nginx does not repeat such a POST either; the client sends it again if it wants.
+Not for production: use nginx or Caddy there (deploy/).
 """
 
 from __future__ import annotations
@@ -36,21 +38,27 @@ def make_app(backends: list[str]):
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         start = next(turn)
         response = Response("no replica answered", status_code=502)
+        cut = False
         for round_ in range(3):  # every replica down at once (one killed, one restarting): wait a moment, again
             for i in range(len(backends)):
                 backend = backends[(start + i) % len(backends)]
                 try:
                     answer = await clients[backend].request(request.method, backend + request.url.path,
                                                             params=request.query_params, headers=headers, content=body)
+                except (httpx.ConnectError, httpx.ConnectTimeout):
+                    continue  # down: the next replica (nothing was sent)
                 except httpx.TransportError:
-                    continue  # down (or killed): the next replica
+                    # sent, then cut (a replica killed while handling it, or slow): not sent again, as nginx
+                    # does not repeat a POST a replica may have handled; the client decides
+                    response, cut = Response("the replica did not answer", status_code=502), True
+                    break
                 if answer.status_code == 503 and i < len(backends) - 1:
                     continue  # saturated: the next replica
                 response = Response(answer.content, status_code=answer.status_code,
                                     headers={k: v for k, v in answer.headers.items()
                                              if k.lower() not in HOP_BY_HOP})
                 break
-            if response.status_code != 502:
+            if response.status_code != 502 or cut:
                 break
             await asyncio.sleep(0.5 * (round_ + 1))
         await response(scope, receive, send)

@@ -46,6 +46,7 @@ from bot.settings import TelegramSettings
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+CLAIM_RENEW_SECONDS = 10.0  # well inside the claims' lease (30 s)
 COMMANDS = [("start", "开始使用"), ("report", "反映问题"), ("my", "我的工单"), ("cancel", "取消当前操作"), ("help", "帮助")]
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 _TYPING_EVERY = 4.5  # seconds; Telegram shows "typing…" for five
@@ -156,18 +157,42 @@ class TelegramChannel:
             return 503
         try:
             key = f"telegram:{self.application.bot.id}:{update.update_id}"
+            claimed = False
             if self.claims is not None:
-                outcome = await asyncio.to_thread(self.claims.claim, key)
+                try:
+                    outcome = await asyncio.to_thread(self.claims.claim, key)
+                except Exception as exc:  # noqa: BLE001 - the database away: handle it unclaimed (the journal keeps it)
+                    log.warning("could not claim telegram update %s (%s); handled without a claim",
+                                update.update_id, type(exc).__name__)
+                    outcome = None
                 if outcome == CLAIM_DONE:
                     return 200  # a copy of an update already answered
                 if outcome == CLAIM_BUSY:
                     return 503  # another replica is on it: asked again later, it is then done (or taken over)
-            await self.application.process_update(update)
-            if self.claims is not None:
-                await asyncio.to_thread(self.claims.finish, key)
+                claimed = outcome is not None
+            renewing = asyncio.create_task(self._keep_claim(key)) if claimed else None
+            try:
+                await self.application.process_update(update)
+            finally:
+                if renewing is not None:
+                    renewing.cancel()
+            if claimed:
+                try:
+                    await asyncio.to_thread(self.claims.finish, key)
+                except Exception as exc:  # noqa: BLE001 - handled and answered: a 500 would only bring a copy
+                    log.warning("could not mark telegram update %s done (%s)", update.update_id, type(exc).__name__)
             return 200
         finally:
             self.in_flight.leave()
+
+    async def _keep_claim(self, key: str) -> None:
+        """Renew the update's claim while it is being handled, so a slow answer is not taken over as dead."""
+        while True:
+            await asyncio.sleep(CLAIM_RENEW_SECONDS)
+            try:
+                await asyncio.to_thread(self.claims.renew, key)
+            except Exception as exc:  # noqa: BLE001 - the next renewal tries again
+                log.warning("could not renew the claim of %s (%s)", key, type(exc).__name__)
 
     async def _post_init(self, app: Application) -> None:
         try:
@@ -203,6 +228,7 @@ class TelegramChannel:
             await query.answer()  # stop the button's spinner whatever happens next
         except BadRequest as exc:  # the query is too old; the press still counts
             log.debug("could not answer a callback query: %s", exc)
+        await asyncio.to_thread(self.callbacks.recall, query.data or "")  # from the database when not in memory
         incoming = incoming_from_update(update, self.callbacks.decode)
         if incoming is not None and update.effective_chat is not None:
             await self._serve(update.effective_chat.id, incoming, before=lambda: _show_choice(query))
@@ -256,7 +282,9 @@ class TelegramChannel:
 
     async def send_reply(self, chat_id: int | str, reply: Reply) -> None:
         """Send one Reply as plain text (no parse_mode, so no user text can inject markup)."""
-        for text, markup in render(reply, self.callbacks):
+        parts = render(reply, self.callbacks)
+        await asyncio.to_thread(self.callbacks.save)  # long payloads stored before anyone can press them
+        for text, markup in parts:
             await self._send_with_retry(chat_id, text, markup)
 
     async def _send_with_retry(self, chat_id, text: str, markup) -> None:

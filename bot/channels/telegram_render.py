@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
+import time
 import unicodedata
 from collections import OrderedDict
 from typing import Protocol, Sequence
@@ -23,6 +25,8 @@ from typing import Protocol, Sequence
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core.messages import Button, Reply
+
+log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # telegram.constants.MessageLimit.MAX_TEXT_LENGTH, in UTF-16 code units
 MAX_CALLBACK_BYTES = 64  # telegram.constants.InlineKeyboardButtonLimit.MAX_CALLBACK_DATA
@@ -129,31 +133,62 @@ class CallbackData:
 
     A long payload travels as a digest. With a store the digest is kept in the database too, so
     the press is understood by any replica and after a restart; without one, by this process only.
+    encode and decode never touch the store (they run on the event loop): the channel calls save()
+    before sending and recall() before decoding, in a worker thread.
     """
+
+    REFRESH = 86400.0  # seconds after which a payload still in use is stored again (its age restarts)
 
     def __init__(self, capacity: int = 10_000, store: PayloadStore | None = None):
         self.capacity = capacity
         self.store = store
         self._long: OrderedDict[str, str] = OrderedDict()
+        self._stored: dict[str, float] = {}  # token -> when this process last stored it
+        self._unsaved: dict[str, str] = {}
 
     def encode(self, payload: str) -> str:
         if len(payload.encode("utf-8")) <= MAX_CALLBACK_BYTES and not payload.startswith(_DIGEST_PREFIX):
             return payload
         digest = base64.urlsafe_b64encode(hashlib.sha256(payload.encode("utf-8")).digest()[:16]).decode().rstrip("=")
         token = _DIGEST_PREFIX + digest
-        if token not in self._long and self.store is not None:
-            self.store.put(token, payload)
+        self._remember(token, payload)
+        if self.store is not None and time.monotonic() - self._stored.get(token, -self.REFRESH) >= self.REFRESH:
+            self._unsaved[token] = payload
+        return token
+
+    def decode(self, data: str) -> str:
+        return self._long.get(data, data)
+
+    def save(self) -> None:
+        """Store the long payloads encoded since the last call (a worker thread); a failure is logged, and the
+        press is then understood by this process only."""
+        pending, self._unsaved = self._unsaved, {}
+        for token, payload in pending.items():
+            try:
+                self.store.put(token, payload)
+                self._stored[token] = time.monotonic()
+            except Exception as exc:  # noqa: BLE001 - the database away: the message still goes out
+                log.warning("could not store a long button payload (%s)", type(exc).__name__)
+        if len(self._stored) > self.capacity:
+            self._stored.clear()
+
+    def recall(self, data: str) -> None:
+        """Bring a digest this process does not know from the store (a worker thread)."""
+        if self.store is None or not data.startswith(_DIGEST_PREFIX) or data in self._long:
+            return
+        try:
+            found = self.store.get(data)
+        except Exception as exc:  # noqa: BLE001 - the press is then read as it came
+            log.warning("could not read a long button payload (%s)", type(exc).__name__)
+            return
+        if found is not None:
+            self._remember(data, found)
+
+    def _remember(self, token: str, payload: str) -> None:
         self._long[token] = payload
         self._long.move_to_end(token)
         while len(self._long) > self.capacity:
             self._long.popitem(last=False)
-        return token
-
-    def decode(self, data: str) -> str:
-        found = self._long.get(data)
-        if found is None and self.store is not None and data.startswith(_DIGEST_PREFIX):
-            found = self.store.get(data)
-        return found if found is not None else data
 
 
 def inline_keyboard(buttons: Sequence[Button], callbacks: CallbackData) -> InlineKeyboardMarkup | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import DateTime, String, Text, delete
+from sqlalchemy import DateTime, String, Text, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -33,8 +33,10 @@ class SqlCallbackPayloads:
         try:
             with self.sessions.begin() as s:
                 s.add(CallbackPayload(token=token, payload=payload, created_at=now))
-        except IntegrityError:
-            return  # the same payload, stored by another replica or earlier: a digest names one payload
+        except IntegrityError:  # stored before (a digest names one payload): still in use, so its age restarts
+            with self.sessions.begin() as s:
+                s.execute(update(CallbackPayload).where(CallbackPayload.token == token).values(created_at=now))
+            return
         if hash(token) % 500 == 0:  # now and then: buttons older than `keep` are not pressed any more
             with self.sessions.begin() as s:
                 s.execute(delete(CallbackPayload).where(CallbackPayload.created_at < now - self.keep))

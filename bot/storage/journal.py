@@ -80,11 +80,16 @@ class FileJournal:
         return any(self.folder.glob(f"*-{sender}-*{_SUFFIX}")) or any(self.folder.glob(f"*-{sender}-*{_CLAIM}*"))
 
     def claim(self, key: str) -> bool:
+        claimed = self.folder / f"{key}{_CLAIM}{self._owner}"
         try:
-            os.rename(self.folder / f"{key}{_SUFFIX}", self.folder / f"{key}{_CLAIM}{self._owner}")
-            return True
+            os.rename(self.folder / f"{key}{_SUFFIX}", claimed)
         except FileNotFoundError:
             return False
+        try:  # a rename keeps the time the message was kept: the claim's age must count from now
+            os.utime(claimed)
+        except FileNotFoundError:
+            pass
+        return True
 
     def done(self, key: str) -> None:
         for path in self.folder.glob(f"{key}{_CLAIM}*"):

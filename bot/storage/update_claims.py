@@ -61,6 +61,11 @@ class SqlUpdateClaims:
             row = s.get(UpdateClaim, key)
             return DONE if row is None or row.done else BUSY
 
+    def renew(self, key: str) -> None:
+        with self.sessions.begin() as s:
+            s.execute(update(UpdateClaim).where(UpdateClaim.key == key[:200], UpdateClaim.done.is_(False))
+                      .values(claimed_at=datetime.now(timezone.utc)))
+
     def finish(self, key: str) -> None:
         with self.sessions.begin() as s:
             s.execute(update(UpdateClaim).where(UpdateClaim.key == key[:200]).values(done=True))

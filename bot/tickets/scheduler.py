@@ -56,16 +56,21 @@ class DeadlineWatch:
                 Ticket.status == "accepted", Ticket.feedback_escalated_at.is_(None), Ticket.feedback_due <= now)))
             unrated = list(s.scalars(select(Ticket.id).where(
                 Ticket.status == "resolved", Ticket.resolved_at <= now - self.auto_close_after)))
-        # each claim commits with its event and notifications: once only across processes, all or nothing
-        for ticket_id in waiting:
-            if self.store.add_event(ticket_id, SYSTEM, "remind", "派单时限将到", claim="reminded_at"):
+        # each claim commits with its event and notifications: once only across processes, all or nothing; a
+        # ticket whose claim fails (rolled back whole) is tried again next tick, the others go on
+        deadlines = [(t, "remind", "派单时限将到", "reminded_at") for t in waiting] \
+            + [(t, "escalate", "派单超时，已上报社区负责人", "escalated_at") for t in overdue] \
+            + [(t, "escalate", "反馈超时，已上报社区负责人", "feedback_escalated_at") for t in late_feedback]
+        for ticket_id, action, note, column in deadlines:
+            try:
+                if not self.store.add_event(ticket_id, SYSTEM, action, note, claim=column):
+                    continue
+            except Exception:  # noqa: BLE001 - logged; nothing of it was recorded
+                log.exception("deadline %s of ticket %s failed; tried again next tick", action, ticket_id)
+                continue
+            if action == "remind":
                 report.reminded += 1
-        for ticket_id in overdue:
-            if self.store.add_event(ticket_id, SYSTEM, "escalate", "派单超时，已上报社区负责人", claim="escalated_at"):
-                report.escalated += 1
-        for ticket_id in late_feedback:
-            if self.store.add_event(ticket_id, SYSTEM, "escalate", "反馈超时，已上报社区负责人",
-                                    claim="feedback_escalated_at"):
+            else:
                 report.escalated += 1
         for ticket_id in unrated:
             try:

@@ -424,3 +424,31 @@ async def test_a_long_button_payload_shown_by_one_replica_is_understood_by_anoth
 
     assert len(button["callback_data"].encode()) <= 64
     assert conversation.seen[-1].button == long_payload
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_claim_renewed_while_its_update_is_handled_is_not_taken_over(tmp_path, kind):
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from tests.integration.db import open_database
+    from bot.core.ports import CLAIM_BUSY, CLAIM_DONE, CLAIM_MINE
+    from bot.storage.update_claims import SqlUpdateClaims, UpdateClaim
+
+    with open_database(kind, tmp_path) as db:
+        claims = SqlUpdateClaims(db.sessions)
+
+        def age(key):  # as if the claim had been taken a minute ago (past the 30 s lease)
+            with db.sessions.begin() as s:
+                s.execute(update(UpdateClaim).where(UpdateClaim.key == key)
+                          .values(claimed_at=datetime.now(timezone.utc) - timedelta(minutes=1)))
+
+        assert claims.claim("slow") == CLAIM_MINE and claims.claim("dead") == CLAIM_MINE
+        age("slow")
+        age("dead")
+        claims.renew("slow")  # its replica is still working on it
+        outcomes = (claims.claim("slow"), claims.claim("dead"))
+        claims.finish("slow")
+
+        assert outcomes == (CLAIM_BUSY, CLAIM_MINE) and claims.claim("slow") == CLAIM_DONE

@@ -305,3 +305,22 @@ def test_the_periodic_recovery_leaves_this_processs_own_claims_alone(tmp_path):
     assert journal.claim(key)  # another thread of this process is handling it
 
     assert journal.recover() == 0 and journal.pending() == []
+
+
+def test_an_old_message_claimed_just_now_by_another_host_is_not_taken_from_it(tmp_path, monkeypatch):
+    """After an outage longer than STALE_CLAIM the kept messages are old; a claim's age counts from the claim."""
+    import time as clock
+
+    from bot.storage import journal as journal_module
+    from bot.storage.journal import STALE_CLAIM
+
+    key = FileJournal(tmp_path).keep(Incoming("web", "u1", text="一"))
+    aged = clock.time() - STALE_CLAIM - 60
+    os.utime(tmp_path / f"{key}.json", (aged, aged))
+    monkeypatch.setattr(journal_module, "_host", lambda: "replica-a.example")
+    other_host = FileJournal(tmp_path)
+    monkeypatch.undo()
+    assert other_host.claim(key)
+
+    assert FileJournal(tmp_path).recover() == 0  # this host's replica leaves the fresh claim alone
+    assert FileJournal(tmp_path).has("web", "u1") and FileJournal(tmp_path).pending() == []
