@@ -3,9 +3,9 @@
     python scripts/rr_proxy.py --port 8080 --backend http://127.0.0.1:8081 --backend http://127.0.0.1:8082
 
 Each request goes to the next replica; a replica that refuses the connection or answers 503 (saturated, or
-not ready) is skipped for this request and the next one tried, as a load balancer does. A request a replica
-received and then dropped (killed while handling it) is answered 502, not sent to another one: the replica
-may have handled it, and nginx does not repeat such a POST either; the client sends it again if it wants.
+not ready) is skipped for this request and the next one tried, as a load balancer does. A request whose
+replica closed the connection without answering (killed while handling it) goes to the next one too; one
+that timed out is answered 504 and not sent again (the replica may still be handling it).
 Not for production: use nginx or Caddy there (deploy/).
 """
 
@@ -45,13 +45,14 @@ def make_app(backends: list[str]):
                 try:
                     answer = await clients[backend].request(request.method, backend + request.url.path,
                                                             params=request.query_params, headers=headers, content=body)
-                except (httpx.ConnectError, httpx.ConnectTimeout):
-                    continue  # down: the next replica (nothing was sent)
-                except httpx.TransportError:
-                    # sent, then cut (a replica killed while handling it, or slow): not sent again, as nginx
-                    # does not repeat a POST a replica may have handled; the client decides
-                    response, cut = Response("the replica did not answer", status_code=502), True
+                except httpx.ConnectTimeout:
+                    continue  # not reachable: the next replica (nothing was sent)
+                except httpx.TimeoutException:
+                    # slow, maybe still handling it: not sent again (it would be handled twice); the client decides
+                    response, cut = Response("the replica did not answer in time", status_code=504), True
                     break
+                except httpx.TransportError:
+                    continue  # down, or killed while handling it (its work died with it): the next replica
                 if answer.status_code == 503 and i < len(backends) - 1:
                     continue  # saturated: the next replica
                 response = Response(answer.content, status_code=answer.status_code,
