@@ -83,7 +83,7 @@ class SharedToken(Protocol):
 
     def read(self, app_id: str) -> tuple[str, float]: ...
 
-    def lease(self, app_id: str, now: float, seconds: float) -> bool: ...
+    def lease(self, app_id: str, now: float, seconds: float, seen: str = "") -> bool: ...
 
     def put(self, app_id: str, token: str, refresh_at: float) -> None: ...
 
@@ -125,7 +125,7 @@ class WeChatApi:
                 secret_filter.secrets.add(token)
                 self._token, self._refresh_at = token, refresh_at
                 return token
-            if await asyncio.to_thread(self.shared.lease, self.app_id, time.time(), TOKEN_LEASE):
+            if await asyncio.to_thread(self.shared.lease, self.app_id, time.time(), TOKEN_LEASE, token):
                 break
             await asyncio.sleep(0.2)
         try:

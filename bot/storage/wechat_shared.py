@@ -1,32 +1,24 @@
-"""WeChat state every replica behind one callback URL must share: which message is being answered, the
-numbered buttons a resident was last shown, and the message API's access token.
+"""WeChat state every replica behind one callback URL must share: the numbered buttons a resident was last
+shown and the message API's access token.
 
 WeChat resends a message it got no answer to within five seconds, maybe to another
-replica; a message is answered by the replica that claims its key first (an insert
-into a table keyed by it: the database decides). A "1" sent after a replica showed
-numbered choices may reach another one: the choices live in the database too.
+replica; a message is answered by the replica that claims its key first
+(storage/update_claims.py, shared with Telegram's webhook). A "1" sent after a replica
+showed numbered choices may reach another one: the choices live in the database too.
 """
 
 from __future__ import annotations
 
-import time
 import unicodedata
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
-from sqlalchemy import JSON, DateTime, Float, String, delete, update
+from sqlalchemy import JSON, DateTime, Float, String, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from bot.core.messages import Button, button_chosen
 from bot.storage.db import Base
-
-
-class WeChatClaim(Base):
-    __tablename__ = "wechat_claim"
-
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class WeChatButtons(Base):
@@ -35,28 +27,6 @@ class WeChatButtons(Base):
     user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     buttons: Mapped[dict] = mapped_column(JSON, default=dict)  # number -> [label, payload]
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class SqlTurnClaims:
-    """claim(key): True for the one replica that answers this message; False for every retry after it."""
-
-    def __init__(self, sessions: sessionmaker[Session], keep: timedelta = timedelta(hours=1)):
-        self.sessions = sessions
-        self.keep = keep
-        self._last_sweep = 0.0
-
-    def claim(self, key: str) -> bool:
-        now = datetime.now(timezone.utc)
-        try:
-            with self.sessions.begin() as s:
-                s.add(WeChatClaim(key=key[:200], claimed_at=now))
-        except IntegrityError:
-            return False
-        if time.monotonic() - self._last_sweep > 600:  # WeChat retries within a minute: old keys can go
-            self._last_sweep = time.monotonic()
-            with self.sessions.begin() as s:
-                s.execute(delete(WeChatClaim).where(WeChatClaim.claimed_at < now - self.keep))
-        return True
 
 
 class SqlButtonMemory:
@@ -118,8 +88,9 @@ class SqlTokenStore:
             row = s.get(WeChatToken, app_id)
             return (row.token, row.refresh_at) if row is not None else ("", 0.0)
 
-    def lease(self, app_id: str, now: float, seconds: float) -> bool:
-        """True for the one caller that may fetch a token now."""
+    def lease(self, app_id: str, now: float, seconds: float, seen: str = "") -> bool:
+        """True for the one caller that may fetch a token now. `seen`: the token the caller read and found
+        old; if another replica stored a new one since, no lease (read it again instead of fetching)."""
         try:
             with self.sessions.begin() as s:
                 if s.get(WeChatToken, app_id) is None:
@@ -128,7 +99,8 @@ class SqlTokenStore:
         except IntegrityError:
             pass  # another replica created the row at the same moment: compete for the lease below
         with self.sessions.begin() as s:
-            taken = s.execute(update(WeChatToken).where(WeChatToken.app_id == app_id, WeChatToken.lease_until < now)
+            taken = s.execute(update(WeChatToken).where(WeChatToken.app_id == app_id, WeChatToken.lease_until < now,
+                                                        WeChatToken.token == seen)
                               .values(lease_until=now + seconds))
             return taken.rowcount == 1
 
