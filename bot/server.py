@@ -168,13 +168,14 @@ async def _serve(settings) -> int:
     wechat = None
     if settings.wechat.kind != "none":
         from bot.channels.wechat import WeChatChannel
-        from bot.storage.wechat_shared import SqlButtonMemory, SqlTokenStore, SqlTurnClaims
+        from bot.storage.update_claims import SqlUpdateClaims
+        from bot.storage.wechat_shared import SqlButtonMemory, SqlTokenStore
 
         wechat = WeChatChannel(service.conversation, settings.wechat,
                                token=os.environ.get(settings.wechat.token_env, "").strip(),
                                aes_key=os.environ.get(settings.wechat.aes_key_env, "").strip() or None,
                                app_secret=os.environ.get(settings.wechat.app_secret_env, "").strip(),
-                               outbox=service.outbox, claims=SqlTurnClaims(service.sessions),
+                               outbox=service.outbox, claims=SqlUpdateClaims(service.sessions),
                                buttons=SqlButtonMemory(service.sessions), token_store=SqlTokenStore(service.sessions))
     app = build_app(service, telegram, wechat, in_flight=in_flight)
     server = uvicorn.Server(uvicorn_config(app, settings))

@@ -55,6 +55,7 @@ from bot.channels.wechat_turns import API, PASSIVE, Answer, Turn, TurnCache
 from bot.channels.wechat_xml import MAX_BODY, encrypted_envelope, parse_message, text_reply
 from bot.core import texts
 from bot.core.messages import Incoming, Reply
+from bot.core.ports import CLAIM_MINE, UpdateClaims
 from bot.errors import ConfigError
 from bot.settings import WeChatSettings
 
@@ -75,7 +76,7 @@ class WeChatChannel:
     def __init__(self, conversation: ConversationLike, settings: WeChatSettings, token: str, aes_key: str | None,
                  app_secret: str, *, outbox: OutboxLike | None = None, clock: Callable[[], float] = time.time,
                  http: httpx.AsyncClient | None = None, outbox_interval: float = 2.0, outbox_batch: int = 20,
-                 claims=None, buttons=None, token_store=None):
+                 claims: UpdateClaims | None = None, buttons=None, token_store=None):
         wecom = settings.kind == "wecom"
         for wrong, problem in [
             (settings.kind not in ("official", "wecom"), "wechat.kind must be official or wecom to run WeChat"),
@@ -205,14 +206,15 @@ class WeChatChannel:
         key = dedup_key(fields)
         turn = self.turns.get(key) if key is not None else None
         if turn is None:
-            if key is not None and self.claims is not None and not await asyncio.to_thread(self.claims.claim, key):
+            claim = f"wechat:{key}" if key is not None and self.claims is not None else None
+            if claim is not None and await asyncio.to_thread(self.claims.claim, claim) != CLAIM_MINE:
                 # a retry of a message another replica is answering: it answers (or sends through the API)
                 return PlainTextResponse(SUCCESS)
             incoming = await asyncio.to_thread(incoming_from, fields, self.buttons)
             if incoming is None:
                 return PlainTextResponse(SUCCESS)
             turn = self.turns.add(key)
-            turn.task = self._spawn(self._work(incoming, turn))
+            turn.task = self._spawn(self._work(incoming, turn, claim))
         assert turn.task is not None
         remaining = self.settings.reply_within_seconds - (time.monotonic() - started)
         try:
@@ -234,9 +236,11 @@ class WeChatChannel:
         self._hand_to_api(turn, fields["FromUserName"])
         return PlainTextResponse(SUCCESS)
 
-    async def _work(self, incoming: Incoming, turn: Turn) -> Answer:
+    async def _work(self, incoming: Incoming, turn: Turn, claim: str | None = None) -> Answer:
         try:
             replies = await asyncio.to_thread(self.conversation.handle, incoming)
+            if claim is not None:
+                await asyncio.to_thread(self.claims.finish, claim)
         except Exception as exc:
             log.error("wechat message (%s) of %s failed: %s", incoming.kind, incoming.user_id,
                       secret_filter.redact(repr(exc)))

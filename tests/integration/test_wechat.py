@@ -730,12 +730,13 @@ async def test_a_staff_only_document_is_cited_to_a_worker_and_never_to_a_residen
 async def test_two_replicas_answer_a_retried_message_once_and_read_a_choice_the_other_one_showed(standin, tmp_path,
                                                                                                   kind):
     from tests.integration.db import open_database
-    from bot.storage.wechat_shared import SqlButtonMemory, SqlTurnClaims
+    from bot.storage.update_claims import SqlUpdateClaims
+    from bot.storage.wechat_shared import SqlButtonMemory
 
     with open_database(kind, tmp_path) as db:
         core = Recording()
         settings = WeChatSettings(kind="official", app_id=APP_ID, api_base=standin.base_url, reply_within_seconds=3.0)
-        replicas = [WeChatChannel(core, settings, TOKEN, None, SECRET, claims=SqlTurnClaims(db.sessions),
+        replicas = [WeChatChannel(core, settings, TOKEN, None, SECRET, claims=SqlUpdateClaims(db.sessions),
                                   buttons=SqlButtonMemory(db.sessions)) for _ in range(2)]
         side = WeChatSide("official", None, APP_ID, TOKEN, time.time)
         clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=create_web_app(core, WebSettings(),

@@ -1,5 +1,5 @@
 """state shared by replicas: the WeChat access token, background jobs' progress, webhook update claims and
-long Telegram button payloads
+long Telegram button payloads (WeChat's message claims move to update_claim, shared with Telegram)
 
 Revision ID: e1a2b3c4d5f6
 Revises: d6f9a3b4c5e7
@@ -16,6 +16,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('wechat_claim', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_wechat_claim_claimed_at'))
+    op.drop_table('wechat_claim')  # a claim lives a minute: nothing to carry over
     op.create_table('wechat_token',
     sa.Column('app_id', sa.String(length=64), nullable=False),
     sa.Column('token', sa.String(length=1024), nullable=False),
@@ -58,6 +61,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.create_table('wechat_claim',
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('key')
+    )
+    with op.batch_alter_table('wechat_claim', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_wechat_claim_claimed_at'), ['claimed_at'], unique=False)
     with op.batch_alter_table('callback_payload', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_callback_payload_created_at'))
     op.drop_table('callback_payload')
