@@ -18,7 +18,7 @@ import secrets
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -348,8 +348,7 @@ class KbAdmin:
 
     def _publish(self, job: Job) -> None:
         if self._board is not None:
-            self._board.save({k: getattr(job, k) for k in ("id", "state", "stage", "done", "total", "started",
-                                                           "finished", "summary", "failed", "error")})
+            self._board.save(asdict(job))
 
     def _run_job(self, job: Job) -> None:
         stop = threading.Event()
